@@ -1,0 +1,1 @@
+"""Subcommands of the ``palt`` command line (one module each)."""

@@ -1,0 +1,16 @@
+"""Named methods (loss + statistics + hooks) for the trainer: ``palt.methods.create(name)``."""
+
+from palt.methods.base import Method, StageRequest, TrainContext
+from palt.methods.registry import available, create, register, register_preset
+
+# Method modules register themselves on import; keep this list sorted.
+
+__all__ = [
+    "Method",
+    "StageRequest",
+    "TrainContext",
+    "available",
+    "create",
+    "register",
+    "register_preset",
+]
