@@ -1,0 +1,1 @@
+"""Data: sources, benchmark builders, datasets, samplers and built-in data."""
