@@ -1,0 +1,1 @@
+"""Built-in real data: the shipped Debtags snapshot and MultiMNIST-LT composition."""
