@@ -1,5 +1,6 @@
 """Named methods (loss + statistics + hooks) for the trainer: ``palt.methods.create(name)``."""
 
+import palt.methods.plm  # noqa: F401
 from palt.methods.base import Method, StageRequest, TrainContext
 from palt.methods.registry import available, create, register, register_preset
 
