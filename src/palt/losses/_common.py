@@ -27,13 +27,14 @@ def check_reduction(reduction: str) -> str:
 def prepare(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, TargetMasks]:
     """Check shapes and values; return fp32 logits and the three target masks.
 
-    The cast to fp32 keeps losses finite under fp16/bf16 autocast (ASL issue #112).
+    The cast to fp32 keeps losses finite under fp16/bf16 autocast (ASL issue #112); fp64 logits
+    stay fp64 (``torch.autograd.gradcheck``).
     """
     if logits.shape != targets.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} differ")
     if logits.is_floating_point() is False:
         raise TypeError("logits must be a floating-point tensor")
-    z = logits.float()
+    z = logits if logits.dtype == torch.float64 else logits.float()
     t = targets.to(device=z.device)
     pos, neg, unk = (t == 1), (t == 0), (t == -1)
     if not bool((pos | neg | unk).all()):
