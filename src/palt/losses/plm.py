@@ -29,9 +29,9 @@ from torch import nn
 
 from palt.losses._common import check_reduction, prepare, reduce
 from palt.losses._counter_random import counter_uniform
+from palt.losses._options import check_policy
 
 RATIO_DEFINITIONS: tuple[str, ...] = ("pos_neg", "pos_total")
-UNKNOWN_POLICIES: tuple[str, ...] = ("ignore", "negative")
 #: float64 machine epsilon, the ε of the reference's KL and standardisation
 EPS = float(torch.finfo(torch.float64).eps)
 
@@ -98,8 +98,7 @@ def plm_loss(
     entries count, as in the reference); ``mean`` divides by B·C (the reference's reduction).
     """
     check_reduction(reduction)
-    if unknown not in UNKNOWN_POLICIES:
-        raise ValueError(f"unknown must be one of {UNKNOWN_POLICIES}, got {unknown!r}")
+    check_policy(unknown)
     z, m = prepare(logits, targets)
     neg = m.neg + m.unk if unknown == "negative" else m.neg
     per_entry = m.pos * F.softplus(-z) + neg * F.softplus(z)
@@ -192,8 +191,7 @@ class PartialLabelMaskingLoss(nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if unknown not in UNKNOWN_POLICIES:
-            raise ValueError(f"unknown must be one of {UNKNOWN_POLICIES}, got {unknown!r}")
+        check_policy(unknown)
         if int(bins) < 2:
             raise ValueError(f"bins must be an integer ≥ 2, got {bins!r}")
         if not float(change_rate) >= 0.0:

@@ -7,6 +7,7 @@ import palt.methods.focal  # noqa: F401
 import palt.methods.hill_splc  # noqa: F401
 import palt.methods.large_loss  # noqa: F401
 import palt.methods.plm  # noqa: F401
+import palt.methods.pseudo_stat  # noqa: F401
 from palt.methods.base import Method, StageRequest, TrainContext
 from palt.methods.registry import available, create, register, register_preset
 

@@ -6,9 +6,9 @@ import math
 
 import torch
 
+from palt.losses._options import check_policy
 from palt.losses.plm import (
     RATIO_DEFINITIONS,
-    UNKNOWN_POLICIES,
     PartialLabelMaskingLoss,
     class_ratios,
 )
@@ -58,8 +58,7 @@ class PLM(Method):
             raise ValueError(f"plm: ratio must be one of {RATIO_DEFINITIONS}, got {ratio!r}")
         if ideal_init not in IDEAL_INITS:
             raise ValueError(f"plm: ideal_init must be one of {IDEAL_INITS}, got {ideal_init!r}")
-        if unknown not in UNKNOWN_POLICIES:
-            raise ValueError(f"plm: unknown must be one of {UNKNOWN_POLICIES}, got {unknown!r}")
+        check_policy(unknown)
         self.ratio_definition = ratio
         self.ideal_init = ideal_init
         self.options = {
