@@ -11,7 +11,13 @@ from collections.abc import Sequence
 from palt import __version__
 
 #: subcommand modules, in the order ``palt --help`` lists them
-COMMANDS: list[str] = []
+COMMANDS: list[str] = [
+    "build",
+    "stats",
+    "train",
+    "evaluate",
+    "predict",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +25,9 @@ _VALUES = {"1": 1, "0": 0, "-1": -1}
 
 
 def read_label_csv(
-    path: str | os.PathLike[str],
-    classes: Sequence[str] | None = None,
-    path_template: str = "{id}",
+    path: str | os.PathLike[str], path_template: str = "{id}"
 ) -> tuple[LabelSet, list[dict[str, Any]]]:
-    """Full labels in file order and the inputs ``{"id", "path"}``; errors name file and line.
-
-    ``classes``, when given, must equal the header's class columns (name and order).
-    """
+    """Full labels in file order and the inputs ``{"id", "path"}``; errors name file and line."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: label file not found")
@@ -43,11 +37,6 @@ def read_label_csv(
         if not header or len(header) < 2:
             raise ValueError(f"{p} line 1: expected a header 'image_id,<class>,<class>,...'")
         names = [h.strip() for h in header[1:]]
-        if classes is not None and tuple(names) != tuple(classes):
-            raise ValueError(
-                f"{p} line 1: class columns {names} do not match the expected classes "
-                f"{list(classes)}"
-            )
         width = len(header)
         ids: list[str] = []
         rows: list[list[int]] = []
