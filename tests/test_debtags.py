@@ -127,3 +127,10 @@ def test_batches_dense_and_sparse():
     np.testing.assert_allclose(dense.numpy(), m.toarray())
     sparse = batch_tensor(m, [2, 0], sparse=True)
     np.testing.assert_allclose(sparse.to_dense().numpy(), m.toarray()[[2, 0]])
+
+
+def test_manifest_without_checksum_is_rejected(tmp_path):
+    (tmp_path / MANIFEST).write_text(json.dumps({"rows": 3}))
+    shutil.copy(snapshot_dir() / SNAPSHOT, tmp_path / SNAPSHOT)
+    with pytest.raises(SnapshotError, match="sha256"):
+        read_snapshot(tmp_path)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+import sklearn
 import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -66,6 +67,7 @@ def tfidf_features(
         "ngram_range": [int(ngram_range[0]), int(ngram_range[1])],
         "min_df": int(min_df),
         "sublinear_tf": True,
+        "sklearn": sklearn.__version__,
     }
     groups = [list(texts_train), *(list(g) for g in texts_other)]
     cache = Path(cache_dir) if cache_dir is not None else None

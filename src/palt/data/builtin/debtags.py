@@ -64,27 +64,31 @@ def package_text(row: dict[str, Any]) -> str:
     )
 
 
-def read_snapshot(folder: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
-    """Rows of the snapshot after checking its sha256 and row count against the manifest."""
+def read_snapshot(
+    folder: str | os.PathLike[str] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(rows, manifest) of the snapshot, after checking sha256 and row count against the manifest."""
     folder = Path(folder) if folder is not None else snapshot_dir()
     manifest_path, data_path = folder / MANIFEST, folder / SNAPSHOT
     manifest = read_json(manifest_path)
+    if not isinstance(manifest, dict) or "sha256" not in manifest or "rows" not in manifest:
+        raise SnapshotError(f"{manifest_path}: expected an object with keys 'sha256' and 'rows'")
     if not data_path.is_file():
         raise SnapshotError(f"{data_path}: snapshot file not found")
     data = data_path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    if digest != manifest.get("sha256"):
+    if digest != manifest["sha256"]:
         raise SnapshotError(
             f"{data_path} is damaged: sha256 {digest} but {manifest_path} expects "
-            f"{manifest.get('sha256')}; reinstall palt or rebuild it with "
+            f"{manifest['sha256']}; reinstall palt or rebuild it with "
             "scripts/build_debtags_snapshot.py"
         )
     rows = [json.loads(line) for line in gzip.decompress(data).decode("utf-8").splitlines()]
-    if len(rows) != manifest.get("rows"):
+    if len(rows) != manifest["rows"]:
         raise SnapshotError(
-            f"{data_path}: {len(rows)} rows but {manifest_path} says {manifest.get('rows')}"
+            f"{data_path}: {len(rows)} rows but {manifest_path} says {manifest['rows']}"
         )
-    return rows
+    return rows, manifest
 
 
 def load_debtags(min_count: int = 5, snapshot: str | os.PathLike[str] | None = None) -> DebtagsData:
@@ -97,8 +101,7 @@ def load_debtags(min_count: int = 5, snapshot: str | os.PathLike[str] | None = N
     """
     if min_count < 1:
         raise ValueError(f"min_count must be >= 1, got {min_count}")
-    folder = Path(snapshot) if snapshot is not None else snapshot_dir()
-    rows = read_snapshot(folder)
+    rows, manifest = read_snapshot(snapshot)
     counts = Counter(t for r in rows for t in r["tags"])
     classes = sorted(t for t, n in counts.items() if n >= min_count)
     index = {t: i for i, t in enumerate(classes)}
@@ -106,4 +109,4 @@ def load_debtags(min_count: int = 5, snapshot: str | os.PathLike[str] | None = N
     positives = [[index[t] for t in r["tags"] if t in index] for r in kept]
     ids = [r["package"] for r in kept]
     labels = LabelSet.from_lists(positives, classes=classes, ids=ids, unlisted="negative")
-    return DebtagsData(labels, [package_text(r) for r in kept], ids, read_json(folder / MANIFEST))
+    return DebtagsData(labels, [package_text(r) for r in kept], ids, manifest)
