@@ -1,6 +1,7 @@
 """Named methods (loss + statistics + hooks) for the trainer: ``palt.methods.create(name)``."""
 
 import palt.methods.bce  # noqa: F401
+import palt.methods.comic  # noqa: F401
 import palt.methods.csl  # noqa: F401
 import palt.methods.db  # noqa: F401
 import palt.methods.focal  # noqa: F401
