@@ -90,9 +90,20 @@ def test_reference_counts_follow_the_pareto_formula():
     x = np.linspace(1.0, 0.01 ** (-1 / b), c)
     expected = [int(b / v ** (b + 1) * (hi - lo) / b + lo) for v in x]
     got = pareto_reference_counts(c, b, hi, lo)
-    # float rounding may move a value sitting exactly on an integer; allow none here
     assert got.tolist() == expected
-    assert got[0] == hi and got[1] == 1290 and got[-1] == 9
+    assert got[0] == hi and got[1] == 1290 and got[-1] == 9  # comic.md §2.2 example
+
+
+@pytest.mark.parametrize("b", [2, 4.5, 6, 8, 10, 12])
+@pytest.mark.parametrize("c", [20, 80, 600])
+def test_reference_counts_equal_scipy_pareto(b, c):
+    from scipy.stats import pareto
+
+    for hi, lo in ((800, 1), (1200, 1), (1400, 1), (1600, 3)):
+        dist = pareto(b)
+        x = np.linspace(dist.ppf(0), dist.ppf(0.99), c)
+        expected = (dist.pdf(x) * (hi - lo) / b + lo).astype(np.int64)
+        np.testing.assert_array_equal(pareto_reference_counts(c, b, hi, lo), expected)
 
 
 def _slow_greedy(matrix, reference, seed, cap):

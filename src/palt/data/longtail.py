@@ -28,22 +28,24 @@ from palt.labels import LabelSet
 
 
 def pareto_reference_counts(n_classes: int, b: float, max_count: int, min_count: int) -> np.ndarray:
-    """Target positives per rank: ``int(pareto(b).pdf(x_k) · (max − min) / b + min)``.
+    """Target positives per rank: ``int(pdf_b(x_k) · (max − min) / b + min)``.
 
-    ``x_k`` are ``n_classes`` points of ``linspace(ppf(0), ppf(0.99))``; the result runs from
+    ``pdf_b(x) = b · x^(−b−1)`` (x ≥ 1) is the density of ``scipy.stats.pareto(b)`` and
+    ``x_k`` are ``n_classes`` points of ``linspace(ppf(0), ppf(0.99))`` with
+    ``ppf(q) = (1 − q)^(−1/b)``, evaluated with the same floating-point operations as scipy
+    (checked against it in the tests) without importing ``scipy.stats``. The result runs from
     ``max_count`` (rank 0, since ``pdf(1) = b``) down towards ``min_count``.
     """
-    from scipy.stats import pareto
-
     if n_classes < 1:
         raise ValueError(f"n_classes must be ≥ 1, got {n_classes}")
     if b <= 0:
         raise ValueError(f"Pareto shape b must be > 0, got {b}")
     if not 0 <= min_count <= max_count:
         raise ValueError(f"need 0 ≤ min_count ≤ max_count, got {min_count} and {max_count}")
-    dist = pareto(b)
-    x = np.linspace(dist.ppf(0.0), dist.ppf(0.99), n_classes)
-    return (dist.pdf(x) * (max_count - min_count) / b + min_count).astype(np.int64)
+    b = float(b)
+    x = np.linspace(pow(1.0 - 0.0, -1.0 / b), pow(1.0 - 0.99, -1.0 / b), n_classes)
+    pdf = b * x ** (-b - 1)
+    return (pdf * (max_count - min_count) / b + min_count).astype(np.int64)
 
 
 def rank_classes(labels: LabelSet) -> np.ndarray:
@@ -76,6 +78,9 @@ def select_longtail(
     if len(reference) != n_classes:
         raise ValueError(f"{len(reference)} reference counts for {n_classes} classes")
     pi, px, _, _ = labels.csr_arrays()
+    # rows of every class, ascending (a stable sort of the CSR entries by class)
+    by_class = np.repeat(np.arange(labels.n_samples), np.diff(pi))[np.argsort(px, kind="stable")]
+    class_ptr = np.concatenate([[0], np.cumsum(np.bincount(px, minlength=n_classes))])
     row_classes: dict[int, list[int]] = {}
 
     def classes_of(row: int) -> list[int]:
@@ -89,7 +94,7 @@ def select_longtail(
     for rank, c in enumerate(order.tolist()):
         need = int(reference[rank] - counts[c])
         if need > 0:
-            pool = set(labels.column_entries(c)[0].tolist()) - selected_of[c]
+            pool = set(by_class[class_ptr[c] : class_ptr[c + 1]].tolist()) - selected_of[c]
             if cap_to_available:
                 need = min(need, len(pool))
             elif need > len(pool):
