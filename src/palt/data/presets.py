@@ -137,18 +137,17 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "multimnist-lt",
-            "Composed MNIST digits + Fashion-MNIST items on 64×64 canvases, imbalance 100, "
+            "Composed MNIST digits + Fashion-MNIST items on 64×64 canvases, class prior max/min 500, "
             "40 % training positives missing",
             kind="multimnist",
             missing=MissingSpec("drop-positives", 0.4),
+            val_fraction=0.2,
             extra={
-                "n_train": 12000,
-                "n_val": 2000,
-                "n_test": 4000,
-                "val_pool_fraction": 1 / 6,
+                "n_trainval": 15000,
+                "n_test": 5000,
                 "canvas": 64,
                 "items": [1, 4],
-                "imbalance": 100.0,
+                "imbalance": 500.0,
             },
         ),
     )
