@@ -144,6 +144,12 @@ def _split_and_drop(
         f"training labels: {preset.missing.scheme} ({preset.missing.value}) on the full labels; "
         "every entry not observed is unknown (-1); the full labels are in train/full.*"
     )
+    if preset.missing.scheme == "drop-positives":
+        built.notes.append(
+            "drop-positives is COMIC's missing-label procedure as inferred from the paper's "
+            "statistics (its appendix and drop script are not public): i.i.d. drop, then one "
+            "original positive restored in every image left without one"
+        )
 
 
 def _check_classes(preset: Preset, labels: LabelSet, path: PathLike) -> None:
