@@ -83,6 +83,8 @@ def test_groups(case):
         evaluate(scores, named, groups={"head": ["z"]})
     with pytest.raises(ValueError, match="out of range"):
         evaluate(scores, targets, groups={"head": [8]})
+    with pytest.raises(ValueError, match="clash"):
+        evaluate(scores, targets, groups={"weighted": [0]})
 
 
 def test_top_k_against_loop(case):
@@ -135,3 +137,16 @@ def test_unlisted_negative_labels_read_densely():
     scores = np.array([[2.0, -1.0], [0.0, 1.0], [1.0, 3.0]])
     want = average_precision(scores, labels.to_dense())
     np.testing.assert_array_equal(average_precision(scores, labels), want)
+
+
+@pytest.mark.parametrize("top_k", [None, 2])
+def test_thread_count_does_not_change_results(case, top_k):
+    scores, targets = case
+    one = evaluate(scores, targets, workers=1, top_k=top_k)
+    three = evaluate(scores, targets, workers=3, top_k=top_k)
+    np.testing.assert_equal(one.summary(), three.summary())
+    np.testing.assert_array_equal(one.ap, three.ap)
+    labels = LabelSet.from_dense(targets).to_sparse()
+    np.testing.assert_array_equal(average_precision(scores, labels, workers=2), one.ap)
+    with pytest.raises(ValueError, match="workers"):
+        average_precision(scores, targets, workers=0)

@@ -70,7 +70,8 @@ def as_targets(x: Any, what: str = "targets", ndim: int = 2) -> np.ndarray:
 
 def check_states(t: np.ndarray, what: str, locate: Any = None) -> None:
     """Raise unless every value is 1, 0 or −1."""
-    bad = (t != 1) & (t != 0) & (t != -1)
+    integer = t.dtype.kind in "iu"
+    bad = ((t < -1) | (t > 1)) if integer else ((t != 1) & (t != 0) & (t != -1))
     if not bad.any():
         return
     k = int(np.flatnonzero(bad.ravel())[0])

@@ -32,6 +32,7 @@ from palt.metrics._arrays import (
 from palt.metrics.sparse_scores import SparseScores
 
 BLOCK_ENTRIES = 1 << 22  # entries per class block of a dense input (≈ 16 MB of fp32 scores)
+LABEL_BLOCK = 512  # classes per block of a sparse input
 
 
 @dataclass(frozen=True)
@@ -88,14 +89,14 @@ class Inputs:
     def name(self, c: int) -> str | int:
         return self.class_names[c] if self.class_names is not None else c
 
-    def columns(self) -> Iterator[Column]:
-        """Every class in order."""
+    def blocks(self) -> Iterator[list[Column]]:
+        """Every class in order, a block of classes at a time."""
         if self.dense_targets is not None:
-            yield from self._dense_columns()
+            yield from self._dense_blocks()
         else:
-            yield from self._label_columns()
+            yield from self._label_blocks()
 
-    def _dense_columns(self) -> Iterator[Column]:
+    def _dense_blocks(self) -> Iterator[list[Column]]:
         scores, targets = self.scores, self.dense_targets
         assert isinstance(scores, np.ndarray) and targets is not None
         n, c_total = self.n_samples, self.n_classes
@@ -109,33 +110,35 @@ class Inputs:
 
             check_finite(s_blk, "scores", locate)
             check_states(t_blk, "targets", locate)
+            n_unknown = np.count_nonzero(t_blk < 0, axis=1)
+            block = []
             for j in range(s_blk.shape[0]):
                 s, t = s_blk[j], t_blk[j]
-                known = t >= 0
-                n_known = int(np.count_nonzero(known))
-                if n_known == n:
-                    yield Column(c0 + j, None, s, t == 1, 0)
+                if n_unknown[j] == 0:
+                    block.append(Column(c0 + j, None, s, t == 1, 0))
                 else:
-                    rows = np.flatnonzero(known)
-                    yield Column(c0 + j, rows, s[rows], t[rows] == 1, n - n_known)
+                    rows = np.flatnonzero(t >= 0)
+                    block.append(Column(c0 + j, rows, s[rows], t[rows] == 1, int(n_unknown[j])))
+            yield block
 
-    def _label_columns(self) -> Iterator[Column]:
+    def _label_blocks(self) -> Iterator[list[Column]]:
+        for c0 in range(0, self.n_classes, LABEL_BLOCK):
+            yield [self._label_column(c) for c in range(c0, min(c0 + LABEL_BLOCK, self.n_classes))]
+
+    def _label_column(self, c: int) -> Column:
         labels = self.labels
         assert labels is not None
-        for c in range(self.n_classes):
-            pos, neg = labels.column_entries(c)
-            assert neg is not None  # unlisted="negative" sets are read densely
-            rows = np.concatenate([pos, neg]).astype(np.int64)
-            order = np.argsort(rows, kind="stable")
-            rows, is_pos = rows[order], order < len(pos)
-            if isinstance(self.scores, SparseScores):
-                values = self.scores.lookup(c, rows, str(self.name(c)))
-            else:
-                values = self.scores[rows, c]
-                check_finite(
-                    values, "scores", lambda k, rows=rows, c=c: f"row {rows[k]}, class {c}"
-                )
-            yield Column(c, rows, values, is_pos, self.n_samples - len(rows))
+        pos, neg = labels.column_entries(c)
+        assert neg is not None  # unlisted="negative" sets are read densely
+        rows = np.concatenate([pos, neg]).astype(np.int64)
+        order = np.argsort(rows, kind="stable")
+        rows, is_pos = rows[order], order < len(pos)
+        if isinstance(self.scores, SparseScores):
+            values = self.scores.lookup(c, rows, str(self.name(c)))
+        else:
+            values = self.scores[rows, c]
+            check_finite(values, "scores", lambda k, rows=rows, c=c: f"row {rows[k]}, class {c}")
+        return Column(c, rows, values, is_pos, self.n_samples - len(rows))
 
     def row_kth_largest(self, k: int) -> np.ndarray:
         """Per sample, the k-th largest score over its classes (top-k prediction threshold)."""

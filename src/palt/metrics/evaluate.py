@@ -9,8 +9,10 @@ is left out of every mean, and the result lists it with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -24,6 +26,39 @@ from palt.metrics.precision import (
 from palt.metrics.result import EvalResult
 from palt.metrics.thresholded import column_counts
 
+T = TypeVar("T")
+
+
+def default_workers() -> int:
+    """Threads for the per-class loop: the CPUs this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _per_class(
+    inputs: Inputs, fn: Callable[[Column], T], workers: int | None
+) -> Iterator[tuple[Column, T]]:
+    """(column, fn(column)) for every class in order; each block of classes is dealt out to
+    ``workers`` threads (NumPy sorts release the GIL; results do not depend on the count)."""
+    n = default_workers() if workers is None else int(workers)
+    if n < 1:
+        raise ValueError(f"workers must be ≥ 1, got {workers}")
+    if n == 1:
+        for block in inputs.blocks():
+            yield from ((col, fn(col)) for col in block)
+        return
+    with ThreadPoolExecutor(n) as pool:
+        for block in inputs.blocks():
+            parts = list(
+                pool.map(lambda part: [fn(c) for c in part], [block[i::n] for i in range(n)])
+            )
+            out: list[Any] = [None] * len(block)
+            for i, part in enumerate(parts):
+                out[i::n] = part
+            yield from zip(block, out, strict=True)
+
 
 def _ap_or_nan(col: Column, convention: Convention) -> float:
     n_pos = col.n_pos
@@ -36,20 +71,24 @@ def average_precision(
     scores: Any,
     targets: Any,
     convention: Convention = "sklearn",
+    workers: int | None = None,
 ) -> np.ndarray:
     """Per-class AP over annotated entries: a (C,) ``float64`` array, NaN for excluded classes.
 
     ``scores``: N×C logits (array or tensor; fp32 recommended) or :class:`SparseScores`.
     ``targets``: N×C in {1, 0, −1} (array or tensor) or a :class:`~palt.labels.LabelSet`.
     ``convention``: ``"sklearn"`` (default), ``"asl"``, ``"voc"`` or ``"voc07"`` — see
-    :mod:`palt.metrics.precision`.
+    :mod:`palt.metrics.precision`. ``workers``: threads (default: the usable CPUs).
     """
     check_convention(convention)
     inputs = read_inputs(scores, targets)
     out = np.full(inputs.n_classes, np.nan)
-    for col in inputs.columns():
-        out[col.index] = _ap_or_nan(col, convention)
+    for col, ap in _per_class(inputs, lambda col: _ap_or_nan(col, convention), workers):
+        out[col.index] = ap
     return out
+
+
+_RESERVED_GROUP_NAMES = {"weighted", "evaluated", "excluded"}
 
 
 def _group_indices(
@@ -60,6 +99,11 @@ def _group_indices(
     lookup = {n: i for i, n in enumerate(inputs.class_names or ())}
     out: dict[str, list[int]] = {}
     for g, members in groups.items():
+        if str(g) in _RESERVED_GROUP_NAMES:
+            raise ValueError(
+                f"groups: the name {g!r} would clash with a summary key; "
+                f"avoid {sorted(_RESERVED_GROUP_NAMES)}"
+            )
         idx = []
         for m in members:
             if isinstance(m, str):
@@ -93,6 +137,7 @@ def evaluate(
     top_k: int | None = None,
     convention: Convention = "sklearn",
     class_names: Sequence[str] | None = None,
+    workers: int | None = None,
 ) -> EvalResult:
     """AP per class, mAP (plain, positives-weighted, per group), micro AP and thresholded
     P/R/F1, all over annotated entries.
@@ -101,7 +146,7 @@ def evaluate(
     :class:`palt.labels.GroupRule`); ``mAP_<name>`` averages the group's evaluated classes.
     ``threshold``: on logits (0 ⇔ p = 0.5), a prediction is positive when ``score ≥ threshold``;
     ignored when ``top_k`` is given (positive when ``score ≥`` the k-th largest of its sample).
-    ``class_names`` default to the LabelSet's.
+    ``class_names`` default to the LabelSet's. ``workers``: threads (default: the usable CPUs).
     """
     check_convention(convention)
     inputs = read_inputs(scores, targets, class_names)
@@ -113,20 +158,18 @@ def evaluate(
     pooled = np.empty(inputs.n_annotated(), dtype=inputs.dtype)
     pooled_pos: list[np.ndarray] = []
     filled = 0
-    for col in inputs.columns():
-        c = col.index
-        ap[c] = _ap_or_nan(col, convention)
+
+    def measure(col: Column) -> tuple[float, tuple[int, int, int]]:
         if row_cut is None:
             cut: float | np.ndarray = threshold
         else:
             cut = row_cut if col.rows is None else row_cut[col.rows]
-        n_pos = col.n_pos
-        counts[:, c] = (
-            n_pos,
-            len(col.values) - n_pos,
-            col.n_unknown,
-            *column_counts(col.values, col.is_pos, cut),
-        )
+        return _ap_or_nan(col, convention), column_counts(col.values, col.is_pos, cut)
+
+    for col, (ap_c, tp_fp_fn) in _per_class(inputs, measure, workers):
+        c, n_pos = col.index, col.n_pos
+        ap[c] = ap_c
+        counts[:, c] = (n_pos, len(col.values) - n_pos, col.n_unknown, *tp_fp_fn)
         pooled[filled : filled + len(col.values)] = col.values
         filled += len(col.values)
         pooled_pos.append(col.values[col.is_pos])
