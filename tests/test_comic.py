@@ -555,3 +555,14 @@ def test_training_on_synthetic_features_raises_map():
             opt.step()
     after = test_map()
     assert after > before + 0.2 and after > 0.8
+
+
+def test_method_under_bf16_autocast_is_finite():
+    method, head, obs, _ = _setup()
+    x = torch.randn(16, 10) * 10
+    y = torch.as_tensor(obs.rows(np.arange(16)))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = method.loss(head(x), y, torch.arange(16), 0)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in head.parameters() if p.grad is not None)
