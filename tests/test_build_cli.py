@@ -243,3 +243,19 @@ def test_multimnist_lt_from_idx_files(tmp_path):
     assert bench.splits["test"].images.shape == (40, 64, 64)
     assert bench.splits["train"].full is not None and bench.splits["test"].full is None
     assert len(bench.manifest["sources"]) == 8
+
+
+def test_custom_carves_a_test_split(tmp_path, capsys):
+    src = tmp_path / "t.csv"
+    _write_table(src, n=300)
+    out = tmp_path / "b"
+    assert main(["build", "custom", "--source", str(src), "--test-fraction", "0.2",
+                 "--image-root", str(tmp_path), "--out", str(out)]) == 0  # fmt: skip
+    assert "NO TEST SPLIT" not in capsys.readouterr().out
+    bench = Benchmark.load(out)
+    sizes = {s: d.labels.n_samples for s, d in bench.splits.items()}
+    assert sum(sizes.values()) == 300 and abs(sizes["test"] - 60) <= 6
+    assert bench.image_path("test", 0).parent == tmp_path.resolve()
+    assert main(["build", "custom", "--source", str(src), "--test-fraction", "0.2",
+                 "--test-source", str(src), "--out", str(out)]) == 2  # fmt: skip
+    assert "either --test-source or --test-fraction" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
 
 from palt.data.benchmark import Benchmark
 from palt.data.presets import PRESETS, LongTailSpec, MissingSpec, Preset, get_preset
@@ -22,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output directory (replaced only on success)")
     src = p.add_argument_group("inputs")
     src.add_argument("--source", help="training label source (e.g. VOC2012 trainval labels)")
-    src.add_argument("--source-format", default="label-csv", help="reader for --source")
+    src.add_argument("--source-format", help="reader for the label sources (default: the preset's)")
     src.add_argument("--test-source", help="test label source (VOC2007 test, COCO val2017)")
     src.add_argument(
         "--stream-source",
@@ -35,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     opt = p.add_argument_group("overrides of the preset")
     opt.add_argument("--seed", type=int)
     opt.add_argument("--val-fraction", type=float)
+    opt.add_argument("--test-fraction", type=float, help="carve a test split (no --test-source)")
     opt.add_argument("--missing", help="missing-label scheme, or 'none'")
     opt.add_argument("--missing-value", type=float, help="rate / fraction / N_f of the scheme")
     opt.add_argument("--pareto-b", type=float, help="long-tail Pareto shape (enables it)")
@@ -52,6 +54,10 @@ def apply_overrides(preset: Preset, args: argparse.Namespace) -> Preset:
         changes["seed"] = args.seed
     if args.val_fraction is not None:
         changes["val_fraction"] = args.val_fraction
+    if args.test_fraction is not None:
+        if args.test_source:
+            raise ValueError("give either --test-source or --test-fraction, not both")
+        changes["test_fraction"] = args.test_fraction
     if args.missing is not None:
         changes["missing"] = (
             None if args.missing == "none" else MissingSpec(args.missing, args.missing_value)
@@ -89,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         source_format=args.source_format,
         test_source=args.test_source,
         stream_source=args.stream_source,
-        image_root=args.image_root,
+        image_root=str(Path(args.image_root).resolve()) if args.image_root else None,
         mnist=args.mnist,
         fashion=args.fashion,
     )

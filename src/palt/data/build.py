@@ -41,7 +41,7 @@ class BuildInputs:
     """Files the user points to (which ones a preset needs depends on its kind)."""
 
     source: PathLike | None = None
-    source_format: str = "label-csv"
+    source_format: str | None = None  # None: the preset's default
     test_source: PathLike | None = None
     stream_source: PathLike | None = None
     stream_format: str = "label-csv"
@@ -168,10 +168,11 @@ def _check_classes(preset: Preset, labels: LabelSet, path: PathLike) -> None:
 def _build_from_labels(preset: Preset, inputs: BuildInputs) -> _Built:
     if inputs.source is None:
         raise ValueError(f"preset {preset.name!r} needs --source (the training label file)")
-    reader = source_reader(inputs.source_format)
+    reader = source_reader(inputs.source_format or preset.source_format)
     full, items = reader(Path(inputs.source), preset.train_paths)
     _check_classes(preset, full, inputs.source)
-    built = _Built({}, "image", {"source": inputs.source})
+    kind = "text" if items and "text" in items[0] else "image"
+    built = _Built({}, kind, {"source": inputs.source})
     built.counts["source"] = class_counts(full)
     rows: list[int] | np.ndarray = np.arange(full.n_samples)
     if preset.longtail is not None:
@@ -193,7 +194,7 @@ def _build_from_labels(preset: Preset, inputs: BuildInputs) -> _Built:
             raise ValueError(f"{inputs.test_source}: classes differ from {inputs.source}")
         test = SplitData(test_labels, None, test_items)
         built.sources["test_source"] = inputs.test_source
-    else:
+    elif preset.test_fraction == 0:
         wanted = f" ({preset.test_name})" if preset.test_name else ""
         built.notes.append(
             f"NO TEST SPLIT: --test-source{wanted} was not given; this benchmark has train/val only"

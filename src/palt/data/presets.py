@@ -19,16 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from palt.data.labelcsv import read_label_csv
+from palt.data.sources import SOURCE_READERS, VOC_CLASSES
 from palt.labels import LabelSet
 
 #: reader(path, path_template) -> (full labels in record order, inputs in the same order)
 SourceReader = Callable[[Path, str], tuple[LabelSet, list[dict[str, Any]]]]
-
-VOC_CLASSES = (
-    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
-    "train", "tvmonitor",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -51,11 +46,16 @@ class MissingSpec:
 
 @dataclass(frozen=True)
 class Preset:
-    """One protocol. ``kind``: ``"labels"`` (user files), ``"debtags"`` or ``"multimnist"``."""
+    """One protocol. ``kind``: ``"labels"`` (user files), ``"debtags"`` or ``"multimnist"``.
+
+    ``source_format`` is the default reader of a ``"labels"`` preset; ``train_paths`` /
+    ``test_paths`` are the image-path templates passed to it (``{id}`` = the row id).
+    """
 
     name: str
     summary: str
     kind: str = "labels"
+    source_format: str = "label-csv"
     classes: tuple[str, ...] | None = None
     n_classes: int | None = None
     longtail: LongTailSpec | None = None
@@ -181,3 +181,5 @@ def get_preset(name: str) -> Preset:
 
 
 register_source("label-csv", read_label_csv)
+for _name, _reader in SOURCE_READERS.items():  # coco, voc, openimages, table and variants
+    register_source(_name, _reader)
