@@ -10,7 +10,7 @@ import torch
 
 import palt.methods
 from palt.labels import LabelSet
-from palt.losses._counter_random import counter_uniform, hash32
+from palt.losses._keyed_random import hash32, step_seed, step_uniform
 from palt.losses.plm import (
     PartialLabelMaskingLoss,
     class_ratios,
@@ -44,22 +44,26 @@ def test_hash32_matches_a_python_integer_reference():
     assert got == [ref(v) for v in values]
 
 
-def test_counter_uniform_is_uniform_and_keyed():
+def test_step_uniform_is_keyed_by_seed_step_and_rows():
     rows = torch.arange(2000)
-    u = counter_uniform(7, 3, rows, 50)
-    assert u.shape == (2000, 50) and u.dtype == torch.float64
-    assert float(u.min()) > 0 and float(u.max()) < 1
-    counts = np.histogram(u.numpy().ravel(), bins=20, range=(0, 1))[0]
-    expected = u.numel() / 20
-    chi2 = float(((counts - expected) ** 2 / expected).sum())
-    assert chi2 < 60  # 19 dof: p ≈ 1e-6
-    assert torch.equal(u, counter_uniform(7, 3, rows, 50))
-    assert torch.equal(u[10:20], counter_uniform(7, 3, rows[10:20], 50))
-    for other in (counter_uniform(8, 3, rows, 50), counter_uniform(7, 4, rows, 50)):
+    u = step_uniform(7, 3, rows, 50)
+    assert u.shape == (2000, 50) and u.dtype == torch.float32
+    assert float(u.min()) >= 0 and float(u.max()) < 1
+    assert torch.equal(u, step_uniform(7, 3, rows.clone(), 50))
+    others = (
+        step_uniform(8, 3, rows, 50),  # seed
+        step_uniform(7, 4, rows, 50),  # step
+        step_uniform(7, 3, rows + 2000, 50),  # other rows (another process's shard)
+    )
+    for other in others:
         assert float((u == other).double().mean()) < 1e-3
-    # neighbouring rows / classes are uncorrelated
-    corr = np.corrcoef(u[:-1].numpy().ravel(), u[1:].numpy().ravel())[0, 1]
-    assert abs(corr) < 0.01
+    seeds = {
+        step_seed(s, t, torch.arange(r, r + 4))
+        for s in range(3)
+        for t in range(3)
+        for r in range(3)
+    }
+    assert len(seeds) == 27 and all(0 <= x < 2**64 for x in seeds)
 
 
 # ----------------------------------------------------------------- ratios and masks

@@ -1,14 +1,13 @@
-"""Counter-based uniform numbers: a pure function of (seed, step, sample row, class).
+"""Step-keyed uniform numbers: a pure function of (seed, step, the batch's sample rows).
 
-Stochastic losses (PLM's masks) draw their randomness from here instead of a stateful
-generator, so that a draw depends only on integers the method keeps in buffers. Resume is then
-exact, and under data parallelism every process draws independent numbers for its own rows
-without any generator state to synchronise.
+Stochastic losses (PLM's masks) draw their randomness from here instead of a generator whose
+state would have to be saved: each call seeds a fresh ``torch.Generator`` from integers the
+method keeps in buffers. Resume is then exact, and under data parallelism every process (which
+sees other rows) draws different numbers without any generator state to synchronise.
 
-The mixing function is the 32-bit integer hash "lowbias32" (C. Wellons, hash-prospector):
-``x ^= x >> 16; x *= 0x7feb352d; x ^= x >> 15; x *= 0x846ca68b; x ^= x >> 16`` modulo 2³².
-Multiplications are split into 16-bit halves so that int64 tensors never overflow, which keeps
-the numbers identical on every device and backend.
+The generator seed mixes the integers with the 32-bit integer hash "lowbias32" (C. Wellons,
+hash-prospector): ``x ^= x >> 16; x *= 0x7feb352d; x ^= x >> 15; x *= 0x846ca68b; x ^= x >> 16``
+modulo 2³². Tensor multiplications are split into 16-bit halves so that int64 never overflows.
 """
 
 from __future__ import annotations
@@ -34,17 +33,25 @@ def hash32(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 16)
 
 
-def counter_uniform(seed: int, step: int, rows: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Uniform numbers in (0, 1), shape len(rows)×num_classes, float64.
+def _fold(value: int) -> int:
+    return (value ^ (value >> 32)) & _MASK32
 
-    u[b, c] = (h + ½)/2³² with h = H(H(H(H(seed) ⊕ step) ⊕ row_b) ⊕ c), H = :func:`hash32`,
-    where seed and step are folded to 32 bits. The same (seed, step, row, class) always gives
-    the same number.
-    """
-    device = rows.device
-    key = torch.tensor((seed ^ (seed >> 32)) & _MASK32, dtype=torch.int64, device=device)
-    key = hash32(hash32(key) ^ ((step ^ (step >> 32)) & _MASK32))
-    per_row = hash32(key ^ (rows.to(torch.int64).reshape(-1, 1) & _MASK32))
-    classes = torch.arange(num_classes, dtype=torch.int64, device=device).reshape(1, -1)
-    h = hash32(per_row ^ classes)
-    return (h.to(torch.float64) + 0.5) / 4294967296.0
+
+def step_seed(seed: int, step: int, rows: torch.Tensor) -> int:
+    """64-bit generator seed: high half k = H(H(seed) ⊕ step), low half Σ_b H(k ⊕ row_b) mod 2³²."""
+    k = hash32(torch.tensor(_fold(seed), dtype=torch.int64))
+    k = hash32(k ^ _fold(step))
+    rows = rows.detach().to(device="cpu", dtype=torch.int64).reshape(-1)
+    digest = int(hash32(k ^ (rows & _MASK32)).sum()) & _MASK32
+    return (int(k) << 32) | digest
+
+
+def step_uniform(
+    seed: int, step: int, rows: torch.Tensor, num_classes: int, device: torch.device | None = None
+) -> torch.Tensor:
+    """Uniform numbers in [0, 1), shape len(rows)×num_classes, float32, from a ``torch.Generator``
+    seeded with :func:`step_seed`. The same (seed, step, rows, device) gives the same numbers."""
+    device = torch.device("cpu") if device is None else torch.device(device)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(step_seed(seed, step, rows))
+    return torch.rand(rows.numel(), num_classes, generator=generator, device=device)

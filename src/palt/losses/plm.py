@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from palt.losses._common import check_reduction, prepare, reduce
-from palt.losses._counter_random import counter_uniform
+from palt.losses._common import TargetMasks, check_reduction, prepare, reduce
+from palt.losses._keyed_random import step_uniform
 from palt.losses._options import check_policy
 
 RATIO_DEFINITIONS: tuple[str, ...] = ("pos_neg", "pos_total")
@@ -80,9 +80,9 @@ def plm_mask(
     uniform: torch.Tensor,
 ) -> torch.Tensor:
     """B×C float mask: a positive (negative) entry is kept when u < keep⁺_c (keep⁻_c); others 1."""
-    keep = pos.to(torch.float64) * keep_pos + neg.to(torch.float64) * keep_neg
-    keep = keep + (1.0 - pos.to(torch.float64) - neg.to(torch.float64))
-    return (uniform < keep).to(pos.dtype)
+    posf, negf = pos.to(uniform.dtype), neg.to(uniform.dtype)
+    keep = posf * keep_pos.to(uniform) + negf * keep_neg.to(uniform) + (1.0 - posf - negf)
+    return (uniform < keep).to(uniform.dtype)
 
 
 def plm_loss(
@@ -100,9 +100,22 @@ def plm_loss(
     check_reduction(reduction)
     check_policy(unknown)
     z, m = prepare(logits, targets)
-    neg = m.neg + m.unk if unknown == "negative" else m.neg
-    per_entry = m.pos * F.softplus(-z) + neg * F.softplus(z)
-    return reduce(per_entry * mask.to(z.dtype), reduction, counted=m.pos + neg)
+    return _masked_bce(z, m.pos, _negatives(m, unknown), mask, reduction)
+
+
+def _negatives(m: TargetMasks, unknown: str) -> torch.Tensor:
+    return m.neg + m.unk if unknown == "negative" else m.neg
+
+
+def _masked_bce(
+    z: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, mask: torch.Tensor, reduction: str
+) -> torch.Tensor:
+    taking_part = pos + neg
+    weight = (taking_part * mask).to(z.dtype)
+    per_entry = F.binary_cross_entropy_with_logits(
+        z, pos.to(z.dtype), weight=weight, reduction="none"
+    )
+    return reduce(per_entry, reduction, counted=taking_part)
 
 
 def kl_to_point_mass(hist: torch.Tensor, point_bin: int, eps: float = EPS) -> torch.Tensor:
@@ -148,19 +161,25 @@ def updated_ideal_ratio(
     return out
 
 
-def probability_histogram(
-    probabilities: torch.Tensor, weights: torch.Tensor, bins: int
-) -> torch.Tensor:
-    """C×bins int64 counts: column c of ``weights`` (0/1) selects the entries counted for class c.
+def probability_histograms(
+    probabilities: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, bins: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """C×bins int64 counts of the probabilities of positive and of negative entries (0/1 masks).
 
     Bin b holds [b/bins, (b+1)/bins); the last bin also holds 1.0 (as ``numpy.histogram``).
     """
-    b, c = probabilities.shape
-    idx = (probabilities.detach().to(torch.float32) * bins).floor().clamp_(0, bins - 1).long()
-    flat = (torch.arange(c, device=idx.device).reshape(1, -1) * bins + idx).reshape(-1)
-    counts = torch.zeros(c * bins, dtype=torch.int64, device=idx.device)
-    counts.index_add_(0, flat, weights.detach().reshape(-1).to(torch.int64))
-    return counts.reshape(c, bins)
+    c = probabilities.shape[1]
+    span = c * bins
+    # one bincount over keys class·bins + bin (+ span for negatives; 2·span = not counted),
+    # built with float arithmetic, which is exact below 2^24 and much faster than int64 selects
+    dtype = torch.float32 if 2 * span < 2**24 else torch.float64
+    posf, negf = pos.to(dtype), neg.to(dtype)
+    counted = posf + negf
+    b = (probabilities.detach().to(dtype) * bins).floor_().clamp_(0, bins - 1)
+    offsets = torch.arange(c, device=b.device, dtype=dtype).reshape(1, -1) * bins
+    key = (b + offsets + negf * span) * counted + (1.0 - counted) * (2 * span)
+    counts = torch.bincount(key.long().reshape(-1), minlength=2 * span + 1)
+    return counts[:span].reshape(c, bins), counts[span : 2 * span].reshape(c, bins)
 
 
 class PartialLabelMaskingLoss(nn.Module):
@@ -173,10 +192,10 @@ class PartialLabelMaskingLoss(nn.Module):
         bins: histogram bins on [0, 1] (10).
         unknown: ``ignore`` (default) or ``negative`` for entries labelled −1.
         reduction: see :func:`plm_loss`; default ``mean`` over B·C as in the reference.
-        seed: key of the counter-based mask draws (:func:`~palt.losses._counter_random.counter_uniform`).
+        seed: key of the mask draws (:func:`~palt.losses._keyed_random.step_uniform`).
 
-    Masks are a pure function of (seed, step, row, class), ``step`` counting training calls, so
-    a restored ``state_dict`` gives the same next masks. Histograms are accumulated (detached)
+    Masks are a pure function of (seed, step, the batch's rows), ``step`` counting training
+    calls, so a restored ``state_dict`` gives the same next masks. Histograms are accumulated (detached)
     in training mode only; :meth:`update_ideal` applies the epoch update and clears them.
     """
 
@@ -213,14 +232,18 @@ class PartialLabelMaskingLoss(nn.Module):
 
     def mask(self, targets: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """The mask of the next training call (does not advance the counter)."""
-        rows = torch.arange(targets.shape[0]) if rows is None else rows
-        pos = (targets == 1).to(torch.float64)
-        neg = (targets == 0) | ((targets == -1) & (self.unknown == "negative"))
-        u = counter_uniform(
-            int(self.seed), int(self.step), rows.to(targets.device), targets.shape[1]
-        )
+        m = TargetMasks(*((targets == v).float() for v in (1, 0, -1)))
+        return self._mask(m.pos, _negatives(m, self.unknown), rows)
+
+    def _mask(
+        self, pos: torch.Tensor, neg: torch.Tensor, rows: torch.Tensor | None
+    ) -> torch.Tensor:
         keep_pos, keep_neg = keep_probabilities(self.ratio, self.ideal)
-        return plm_mask(pos, neg.to(torch.float64), keep_pos, keep_neg, u)
+        if bool((keep_pos == 1).all() and (keep_neg == 1).all()):
+            return torch.ones_like(pos)
+        rows = torch.arange(pos.shape[0]) if rows is None else rows
+        u = step_uniform(int(self.seed), int(self.step), rows, pos.shape[1], device=pos.device)
+        return plm_mask(pos, neg, keep_pos, keep_neg, u)
 
     def forward(
         self, logits: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor | None = None
@@ -230,13 +253,14 @@ class PartialLabelMaskingLoss(nn.Module):
             raise ValueError(
                 f"logits have {logits.shape[-1]} classes, PLM has {self.ratio.numel()}"
             )
-        mask = self.mask(targets, rows)
-        loss = plm_loss(logits, targets, mask, self.unknown, self.reduction)
+        z, m = prepare(logits, targets)
+        neg = _negatives(m, self.unknown)
+        loss = _masked_bce(z, m.pos, neg, self._mask(m.pos, neg, rows), self.reduction)
         if self.training:
-            p = torch.sigmoid(logits.detach().float())
-            neg = (targets == 0) | ((targets == -1) & (self.unknown == "negative"))
-            self.hist_pos += probability_histogram(p, targets == 1, self.hist_pos.shape[1])
-            self.hist_neg += probability_histogram(p, neg, self.hist_neg.shape[1])
+            p = torch.sigmoid(z.detach())
+            pos_hist, neg_hist = probability_histograms(p, m.pos, neg, self.hist_pos.shape[1])
+            self.hist_pos += pos_hist
+            self.hist_neg += neg_hist
             self.step += 1
         return loss
 

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from palt.losses._common import check_reduction, prepare, reduce
+from palt.losses._common import TargetMasks, check_reduction, prepare, reduce
 
 WEIGHTINGS: tuple[str, ...] = ("prior", "effective_number", "none")
 PRIORS: tuple[str, ...] = ("annotated", "assume_negative")
@@ -125,19 +125,22 @@ def pseudo_labels(
 
     Where τ⁻_c ≥ τ⁺_c an entry satisfying both is a pseudo-positive.
     """
-    p = probabilities.detach().to(torch.float64)
+    p = probabilities.detach()
     unk = unknown.to(torch.bool)
-    pp = unk & (p >= tau_pos.to(p.device))
-    pn = unk & ~pp & (p <= tau_neg.to(p.device))
-    return pp.float(), pn.float()
+    pp = unk & (p >= tau_pos.to(p))
+    pn = unk & ~pp & (p <= tau_neg.to(p))
+    return pp.to(p.dtype), pn.to(p.dtype)
 
 
 class PseudoStatLoss(NamedTuple):
-    """The reduced loss and the B×C float masks of the batch's pseudo-labels."""
+    """The reduced loss, the B×C float masks of the batch's pseudo-labels, and what they were
+    computed from: detached probabilities σ(z) and the target masks (for running statistics)."""
 
     loss: torch.Tensor
     pseudo_pos: torch.Tensor
     pseudo_neg: torch.Tensor
+    probabilities: torch.Tensor
+    masks: TargetMasks
 
 
 def statistics_aware_loss(
@@ -161,10 +164,11 @@ def statistics_aware_loss(
     """
     check_reduction(reduction)
     z, m = prepare(logits, targets)
+    p = torch.sigmoid(z.detach())
     if unlabelled == "pseudo":
         if tau_pos is None or tau_neg is None:
             raise ValueError("unlabelled='pseudo' needs tau_pos and tau_neg")
-        pp, pn = pseudo_labels(torch.sigmoid(z), m.unk, tau_pos, tau_neg)
+        pp, pn = pseudo_labels(p, m.unk, tau_pos, tau_neg)
     elif unlabelled == "negative":
         pp, pn = torch.zeros_like(m.unk), m.unk
     elif unlabelled == "ignore":
@@ -172,15 +176,15 @@ def statistics_aware_loss(
     else:
         raise ValueError(f"unlabelled must be 'pseudo', 'negative' or 'ignore', got {unlabelled!r}")
     pp, pn = pp.to(z.dtype), pn.to(z.dtype)
-    wp, wn = w_pos.to(z), w_neg.to(z)
-    pos_weight = (m.pos + pseudo_weight * pp) * wp
-    neg_weight = (m.neg + pseudo_weight * pn) * wn
+    target = m.pos.to(z.dtype) + pp
+    weight = (m.pos + pseudo_weight * pp) * w_pos.to(z) + (m.neg + pseudo_weight * pn) * w_neg.to(z)
     taking_part = m.pos + m.neg + pp + pn
     if active is not None:
         a = active.to(z)
-        pos_weight, neg_weight, taking_part = pos_weight * a, neg_weight * a, taking_part * a
-    per_entry = pos_weight * F.softplus(-z) + neg_weight * F.softplus(z)
-    return PseudoStatLoss(reduce(per_entry, reduction, counted=taking_part), pp, pn)
+        weight, taking_part = weight * a, taking_part * a
+    # one weighted BCE: every entry is either a (pseudo-)positive or a (pseudo-)negative
+    per_entry = F.binary_cross_entropy_with_logits(z, target, weight=weight, reduction="none")
+    return PseudoStatLoss(reduce(per_entry, reduction, counted=taking_part), pp, pn, p, m)
 
 
 def shrink_label_space(

@@ -201,37 +201,39 @@ class PseudoStat(Method):
         )
         if self.training:
             with torch.no_grad():
-                self._accumulate(logits.detach().float(), targets, indices, out, unlabelled)
+                self._accumulate(logits.detach(), indices, out, unlabelled)
         return out.loss
 
     def _accumulate(
-        self,
-        z: torch.Tensor,
-        targets: torch.Tensor,
-        indices: torch.Tensor,
-        out: PseudoStatLoss,
-        unlabelled: str,
+        self, z: torch.Tensor, indices: torch.Tensor, out: PseudoStatLoss, unlabelled: str
     ) -> None:
-        p = torch.sigmoid(z).double()
-        t = targets.to(p.device)
-        pos, neg, unk = (t == 1).double(), (t == 0).double(), (t == -1).double()
-        bce = pos * F.softplus(-z).double() + neg * F.softplus(z).double()
-        rows = (p * pos, pos, p * neg, neg, p * unk, unk, bce, pos + neg)
-        self.acc_class += torch.stack([r.sum(dim=0) for r in rows])
+        p, m = out.probabilities.float(), out.masks
+        sum_pos, sum_neg = (p * m.pos).sum(0), (p * m.neg).sum(0)
+        n_pos, n_neg = m.pos.sum(0), m.neg.sum(0)
+        sums = [sum_pos, n_pos, sum_neg, n_neg, p.sum(0) - sum_pos - sum_neg]
+        sums.append(p.shape[0] - n_pos - n_neg)
+        if self.shrink and self.resolve_by == "loss":
+            annotated = m.pos + m.neg
+            bce = F.binary_cross_entropy_with_logits(
+                z.float(), m.pos, weight=annotated, reduction="none"
+            )
+            sums += [bce.sum(0), n_pos + n_neg]
+        acc = torch.stack(sums).to(self.acc_class)
+        self.acc_class[: acc.shape[0]] += acc
         if unlabelled != "pseudo":
             return
         a = self.active.to(p).reshape(1, -1)
-        pp, pn = out.pseudo_pos.double() * a, out.pseudo_neg.double() * a
-        counts = [pp.sum(), pn.sum(), 0.0, 0.0, 0.0]
+        pp, pn = out.pseudo_pos.float() * a, out.pseudo_neg.float() * a
+        self.acc_pseudo[_PSEUDO_POS] += pp.sum().to(self.acc_pseudo)
+        self.acc_pseudo[_PSEUDO_NEG] += pn.sum().to(self.acc_pseudo)
         if self._full is not None:
             full = torch.from_numpy(self._full.rows(indices.cpu().numpy()).astype(np.int64))
             full = full.to(p.device)
-            counts[_POS_RIGHT] = (pp * (full == 1)).sum()
-            counts[_NEG_RIGHT] = (pn * (full == 0)).sum()
-            counts[_HIDDEN_POS] = (unk * a * (full == 1)).sum()
-        self.acc_pseudo += torch.tensor([float(c) for c in counts], dtype=torch.float64).to(
-            p.device
-        )
+            right = ((pp * (full == 1)).sum(), (pn * (full == 0)).sum())
+            hidden = (m.unk * a * (full == 1)).sum()
+            self.acc_pseudo[_POS_RIGHT] += right[0].to(self.acc_pseudo)
+            self.acc_pseudo[_NEG_RIGHT] += right[1].to(self.acc_pseudo)
+            self.acc_pseudo[_HIDDEN_POS] += hidden.to(self.acc_pseudo)
 
     def on_epoch_end(self, epoch: int) -> None:
         all_reduce_sum_(self.acc_class, self.acc_pseudo)
