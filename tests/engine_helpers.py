@@ -106,3 +106,28 @@ def cli(
         env=full_env,
         **kw,
     )
+
+
+def text_benchmark(root: Path, sizes=(60, 20, 21), seed=0) -> Path:
+    """Texts that mention a keyword of each of their classes among filler words."""
+    rng = np.random.default_rng(seed)
+    keywords = ["audio", "network", "editor", "game", "science"]
+    filler = ["tool", "program", "utility", "library", "package", "data", "files"]
+    splits = {}
+    for name, n in zip(("train", "val", "test"), sizes, strict=True):
+        full = (rng.random((n, len(CLASSES))) < 0.35).astype(np.int8)
+        texts = []
+        for row in full:
+            words = [keywords[c] for c in np.flatnonzero(row)] + list(rng.choice(filler, 4))
+            texts.append(" ".join(rng.permutation(words)))
+        observed = full.copy()
+        observed[rng.random(full.shape) < 0.2] = -1
+        ids = [f"{name}{i}" for i in range(n)]
+        splits[name] = SplitData(
+            LabelSet.from_dense(observed, CLASSES, ids),
+            LabelSet.from_dense(full, CLASSES, ids),
+            [{"id": i, "text": t} for i, t in zip(ids, texts, strict=True)],
+        )
+    return write_benchmark(
+        root / "bench", splits, name="toy-text", input_kind="text", params={}, seed=seed
+    )

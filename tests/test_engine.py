@@ -11,7 +11,13 @@ import yaml
 from sklearn.metrics import average_precision_score
 
 import palt._io
-from engine_helpers import array_benchmark, feature_benchmark, feature_config, write_config
+from engine_helpers import (
+    array_benchmark,
+    feature_benchmark,
+    feature_config,
+    text_benchmark,
+    write_config,
+)
 from palt.cli import main
 from palt.data.benchmark import Benchmark, BenchmarkError
 from palt.engine import ConfigError, TrainingDiverged, fit
@@ -249,3 +255,40 @@ def test_cli_config_error_names_key(tmp_path, data, capsys):
     assert main(["train", str(path), "optim.name=lamb"]) == 2
     err = capsys.readouterr().err
     assert "optim.name: 'lamb' is not allowed; allowed values: sgd, adam, adamw" in err
+
+
+def test_text_benchmark_tfidf_train_and_predict(tmp_path):
+    bench = text_benchmark(tmp_path)
+    cfg = {
+        "data": {"benchmark": str(bench), "batch_size": 10, "text": {"min_df": 1}},
+        "method": {"name": "bce-ignore"},
+        "optim": {"name": "adam", "lr": 0.1, "weight_decay": 0.0},
+        "trainer": {"epochs": 4, "progress": "off"},
+        "output": {"dir": str(tmp_path / "runs"), "name": "text"},
+    }
+    result = fit(cfg)
+    assert result.summary["test"]["mAP"] > 0.8  # keywords give the classes away
+    texts = tmp_path / "new.txt"
+    test_texts = [r["text"] for r in Benchmark.load(bench).splits["test"].inputs]
+    texts.write_text("\n".join(["audio tool program", "game science data", *test_texts]) + "\n")
+    assert main(["predict", str(result.run_dir), str(texts), "--out", str(tmp_path / "p.npy")]) == 0
+    logits = np.load(tmp_path / "p.npy")
+    assert logits[0, 0] > logits[1, 0] and logits[1, 3] > logits[0, 3]  # audio vs game
+    saved = np.load(result.run_dir / "predictions" / "test.logits.npy")
+    np.testing.assert_allclose(logits[2:], saved, atol=1e-6)  # same TF-IDF, same model
+    assert len((tmp_path / "p.jsonl").read_text().splitlines()) == len(logits)
+
+
+def test_bf16_mixed_precision_on_cpu(data):
+    root, bench, features = data
+    result = fit(
+        feature_config(
+            root,
+            bench,
+            features,
+            trainer={"precision": "bf16-mixed", "epochs": 1},
+            output={"name": "bf16"},
+        )
+    )
+    logits = np.load(result.run_dir / "predictions" / "test.logits.npy")
+    assert logits.dtype == np.float32 and np.isfinite(logits).all()

@@ -12,7 +12,7 @@ Inputs come by *kind*, each with a factory registered in ``INPUT_FACTORIES``:
   (what ``palt extract`` writes);
 * ``text`` — TF-IDF features fitted on the training texts (``palt.data.text.tfidf_features``);
 * ``array`` — the benchmark's ``images.npy`` (uint8 N×H×W or N×H×W×3), scaled to [−1, 1], with
-  optional training-time augmentation (random crop after zero padding, horizontal flip) drawn
+  optional training-time augmentation (random crop after padding with black, horizontal flip) drawn
   from (seed, epoch, index) so that it is the same in every process and after a resume.
 """
 
@@ -130,7 +130,7 @@ class ArrayImageDataset(Dataset):
         h, w = x.shape[-2:]
         draws = _hash_uniform(self.seed, self.epoch, idx, 3)
         if p:
-            x = torch.nn.functional.pad(x, (p, p, p, p))
+            x = torch.nn.functional.pad(x, (p, p, p, p), value=-1.0)  # black border
             dy = np.minimum((draws[:, 0] * (2 * p + 1)).astype(np.int64), 2 * p)
             dx = np.minimum((draws[:, 1] * (2 * p + 1)).astype(np.int64), 2 * p)
             x = torch.stack(

@@ -359,7 +359,7 @@ class Trainer:
         ema: EMA | None,
         epoch: int,
         start: int,
-        after_step: Callable[[int, int], None] | None,
+        after_step: Callable[[int, int, float], None] | None,
         label: str,
     ) -> None:
         fabric, cfg = self.fabric, self.cfg
@@ -392,12 +392,11 @@ class Trainer:
             scheduler.step()
             if ema is not None:
                 ema.update(network)
-            self.progress["loss_sum"] += float(loss.detach())
-            self.progress["loss_count"] += 1
+            value = float(loss.detach())
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss.detach()):.4f}", refresh=False)
+            bar.set_postfix(loss=f"{value:.4f}", refresh=False)
             if after_step is not None:
-                after_step(epoch, step + 1)
+                after_step(epoch, step + 1, value)
         bar.close()
 
     def _check_finite(self, loss: torch.Tensor, epoch: int, step: int) -> None:
@@ -418,7 +417,9 @@ class Trainer:
         cfg, p = self.cfg, self.progress
         every = cfg.trainer.checkpoint_every
 
-        def after_step(epoch: int, done: int) -> None:
+        def after_step(epoch: int, done: int, loss: float) -> None:
+            p["loss_sum"] += loss
+            p["loss_count"] += 1
             p["global_step"] += 1
             p["step"] = done
             if every and p["global_step"] % every == 0 and done < self.steps_per_epoch:
@@ -549,16 +550,12 @@ class Trainer:
         )
         scheduler = build_scheduler(cfg.schedule, raw_opt, self.steps_per_epoch, epochs)
         net, opt = fabric.setup(network, raw_opt)
-        saved = dict(self.progress) if hasattr(self, "progress") else None
-        self.progress = {"loss_sum": 0.0, "loss_count": 0}
         for epoch in range(epochs):
             stage_method.on_epoch_start(epoch)
             self._train_epoch(
                 net, network, stage_method, opt, scheduler, None, epoch, 0, None, "prior"
             )
             stage_method.on_epoch_end(epoch)
-        if saved is not None:
-            self.progress = saved
         indices, logits = predict(fabric, network, stage_method, self._eval_loader("train"))
         uniq, rows, _ = accumulate(indices, logits, context.train_labels).collect()
         if len(uniq) != context.train_labels.n_samples:
