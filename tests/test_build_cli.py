@@ -259,3 +259,16 @@ def test_custom_carves_a_test_split(tmp_path, capsys):
     assert main(["build", "custom", "--source", str(src), "--test-fraction", "0.2",
                  "--test-source", str(src), "--out", str(out)]) == 2  # fmt: skip
     assert "either --test-source or --test-fraction" in capsys.readouterr().err
+
+
+def test_csl_fix_per_class_through_the_cli(tmp_path):
+    src = tmp_path / "t.csv"
+    y = _write_table(src, n=300)
+    out = tmp_path / "b"
+    assert main(["build", "custom", "--source", str(src), "--val-fraction", "0",
+                 "--missing", "fix-per-class", "--missing-value", "20", "--out", str(out)]) == 0  # fmt: skip
+    bench = Benchmark.load(out)
+    obs = bench.splits["train"].labels.to_dense()
+    assert np.array_equal((obs == 1).sum(0), np.minimum(20, y.sum(0)))
+    assert np.array_equal((obs == 0).sum(0), np.minimum(20, 300 - y.sum(0)))
+    assert any("hidden entries are unknown" in n for n in bench.manifest["notes"])

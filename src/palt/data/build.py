@@ -28,7 +28,7 @@ import numpy as np
 
 from palt.data.benchmark import SplitData, class_counts, write_benchmark
 from palt.data.longtail import pareto_reference_counts, select_longtail
-from palt.data.missing import simulate
+from palt.data.missing import POSITIVE_ONLY, simulate
 from palt.data.presets import LongTailSpec, Preset, get_preset, source_reader
 from palt.data.stratify import stratified_split
 from palt.labels import GroupRule, LabelSet
@@ -140,9 +140,14 @@ def _split_and_drop(
     observed = simulate(train_full, preset.missing.scheme, preset.missing.value, preset.seed)
     built.splits["train"] = SplitData(observed, train_full, **train_inputs)
     built.counts["train_observed"] = class_counts(observed)
+    hidden = (
+        "only the kept positives are annotated, every other entry is unknown (-1)"
+        if preset.missing.scheme in POSITIVE_ONLY
+        else "hidden entries are unknown (-1)"
+    )
     built.notes.append(
         f"training labels: {preset.missing.scheme} ({preset.missing.value}) on the full labels; "
-        "every entry not observed is unknown (-1); the full labels are in train/full.*"
+        f"{hidden}; the full labels are in train/full.*"
     )
     if preset.missing.scheme == "drop-positives":
         built.notes.append(

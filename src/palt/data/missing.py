@@ -153,6 +153,9 @@ def positives_left(full: LabelSet, fraction: float = 0.4, seed: int = 0) -> Labe
     return drop_positives(full, 1.0 - fraction, seed, keep_one=False)
 
 
+#: schemes that reveal positives only (every other entry of their output is unknown)
+POSITIVE_ONLY = ("drop-positives", "positives-left", "single-positive")
+
 #: scheme name → (function, name of its rate/size parameter, default)
 SCHEMES = {
     "drop-positives": (drop_positives, "rate", 0.4),
