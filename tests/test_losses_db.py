@@ -178,7 +178,7 @@ def test_cb_weights_against_formula():
     n = torch.tensor([10.0, 2.0, 1.0])
     cb = [(1 - 0.9) / (1 - 0.9**v) for v in (10.0, 2.0, 1.0)]
     w = class_balanced_weights(pos, n, 0.9, "average_w")
-    np.testing.assert_allclose(w.numpy(), [[(cb[0] + cb[2]) / 2] * 3, [1.0] * 3], rtol=1e-12)
+    np.testing.assert_allclose(w.numpy(), [[(cb[0] + cb[2]) / 2] * 3, [1.0] * 3], rtol=1e-6)
     with pytest.raises(ValueError, match="cb_mode"):
         class_balanced_weights(pos, n, 0.9, "by_sample")
 

@@ -29,6 +29,7 @@ import torch
 
 from palt.losses._common import check_reduction, prepare, reduce
 from palt.losses._options import durand_row_weights
+from palt.losses._powers import power
 from palt.losses._resizable import ResizableBuffers
 
 CSL_MODES: tuple[str, ...] = ("ignore", "negative", "ignore_normalize", "selective")
@@ -46,18 +47,21 @@ def selection_weights(
     The likelihood rule ranks unknown entries by logit (= by p, descending; the reference ranks
     by q_m ascending, which only differs among ties at q_m = 1 when a margin is used).
     """
-    unk = unknown > 0
     keep = torch.ones_like(logits)
     if prior is not None and prior_threshold is not None:
-        frequent = prior.to(logits.device) > prior_threshold
-        keep = torch.where(unk & frequent.unsqueeze(0), torch.zeros_like(keep), keep)
-    n_unknown = int(unk.sum())
+        frequent = (prior.to(logits.device) > prior_threshold).to(logits.dtype)
+        keep = keep - unknown.to(logits.dtype) * frequent
+    n_unknown = int(unknown.sum())
     k = min(likelihood_topk * logits.shape[0], n_unknown)
     if k > 0:
-        score = torch.where(unk, logits.detach(), torch.full_like(logits, float("-inf")))
-        chosen = torch.topk(score.flatten(), k).indices
-        keep = keep.flatten().index_fill(0, chosen, 0.0).view_as(logits)
+        score = logits.detach().masked_fill(unknown <= 0, float("-inf"))
+        chosen = torch.topk(score.flatten(), k, sorted=False).indices
+        keep.view(-1).index_fill_(0, chosen, 0.0)
     return keep
+
+
+def _term(alpha: float, mask: torch.Tensor, base: torch.Tensor, gamma: float) -> torch.Tensor:
+    return (alpha * mask) * power(base, gamma)
 
 
 def check_csl_params(
@@ -117,30 +121,30 @@ def partial_selective_loss(
     z, masks = prepare(logits, targets)
     if prior is not None and prior.shape != (z.shape[1],):
         raise ValueError(f"prior has shape {tuple(prior.shape)}, expected ({z.shape[1]},)")
-    p = torch.sigmoid(z)
-    q_m = (1.0 - p + clip).clamp(max=1.0)
-    log_p = torch.log(p.clamp(min=eps))
-    log_q = torch.log(q_m.clamp(min=eps))
+    pos, neg, unk = (m.to(z.dtype) for m in masks)
+    if mode == "selective":
+        unk = unk * selection_weights(z, unk, prior, prior_threshold, likelihood_topk)
+    elif mode in ("ignore", "ignore_normalize"):
+        unk = None  # ω = 0: exactly zero loss and gradient
 
-    base_pos, base_neg = 1.0 - p, 1.0 - q_m
+    # x = p for positives, q_m = min(1 − p + m, 1) otherwise; 1 − p computed as σ(−z)
+    sign = 2.0 * pos - 1.0
+    x = torch.sigmoid(sign * z)
+    if clip > 0:
+        x = torch.where(masks.pos > 0, x, (x + clip).clamp(max=1.0))
+    base = 1.0 - x
     if detach_focusing:
-        base_pos, base_neg = base_pos.detach(), base_neg.detach()
-    loss = -(
-        alpha_pos * masks.pos * base_pos.pow(gamma_pos) * log_p
-        + alpha_neg * masks.neg * base_neg.pow(gamma_neg) * log_q
-        + alpha_unann * masks.unk * base_neg.pow(gamma_unann) * log_q
-    )
-
-    if mode in ("ignore", "ignore_normalize"):
-        omega = 1.0 - masks.unk
-    elif mode == "selective":
-        omega = selection_weights(z, masks.unk, prior, prior_threshold, likelihood_topk)
-    else:
-        omega = torch.ones_like(z)
+        base = base.detach()
+    # ω·α·(focusing factor) per entry, one term per label state
+    weight = _term(alpha_pos, pos, base, gamma_pos) + _term(alpha_neg, neg, base, gamma_neg)
+    if unk is not None:
+        weight = weight + _term(alpha_unann, unk, base, gamma_unann)
     if mode == "ignore_normalize":
-        omega = omega * durand_row_weights(masks)
-    loss = torch.where(omega > 0, omega * loss, torch.zeros_like(loss))
-    counted = (omega > 0).to(z.dtype)
+        weight = weight * durand_row_weights(masks).to(z.dtype)
+    loss = -weight * torch.log(x.clamp(min=eps))
+    counted = None
+    if reduction == "annotated_mean":
+        counted = pos + neg + (unk if unk is not None else 0.0)
     return reduce(loss, reduction, counted)
 
 

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from palt.losses._common import check_reduction, prepare, reduce
 from palt.losses._options import UNKNOWN_POLICIES, check_policy, negatives
+from palt.losses._powers import power
 from palt.losses._resizable import ResizableBuffers
 
 REWEIGHTS: tuple[str | None, ...] = (None, "rebalance", "cb", "inv", "sqrt_inv")
@@ -69,14 +70,18 @@ def rebalance_weights(
 ) -> torch.Tensor:
     """Re-balanced weights r̂ = α + σ(β·(r − μ)), r_{k,i} = (1/n_i) / Σ_{j∈P_k} 1/n_j.
 
-    ``positives``: B×C 0/1 mask of the samples' (observed) positives. Rows with an empty
-    positive set get weight 1.
+    ``positives``: B×C 0/1 mask of the samples' (observed) positives; the result has its dtype.
+    Rows with an empty positive set get weight 1.
     """
     inv = _inverse_counts(pos_counts)
-    repeat = (positives.double() * inv).sum(dim=1, keepdim=True)
-    r = inv / repeat.clamp_min(torch.finfo(torch.float64).tiny)
-    weights = alpha + torch.sigmoid(beta * (r - mu))
-    return torch.where(repeat > 0, weights, torch.ones_like(weights))
+    repeat = positives.double() @ inv
+    empty = repeat <= 0
+    step = (beta / torch.where(empty, torch.ones_like(repeat), repeat)).to(positives.dtype)
+    r_scaled = inv.to(positives.dtype) * step.unsqueeze(1)  # β·r
+    weights = torch.sigmoid(r_scaled - beta * mu).add_(alpha)
+    if bool(empty.any()):
+        weights[empty] = 1.0
+    return weights
 
 
 def _cb(n: torch.Tensor, cb_beta: float) -> torch.Tensor:
@@ -86,7 +91,8 @@ def _cb(n: torch.Tensor, cb_beta: float) -> torch.Tensor:
 def class_balanced_weights(
     positives: torch.Tensor, pos_counts: torch.Tensor, cb_beta: float, mode: str
 ) -> torch.Tensor:
-    """Class-balanced weights (1 − β)/(1 − β^n) (Cui et al., CVPR 2019), B×C.
+    """Class-balanced weights (1 − β)/(1 − β^n) (Cui et al., CVPR 2019), B×C, dtype of
+    ``positives``.
 
     ``by_class``: n = n_i per class. Per sample, over its positive set P_k: ``average_w`` the mean
     of the class weights, ``average_n`` the weight of the mean n, ``min_n`` the weight of the
@@ -96,18 +102,19 @@ def class_balanced_weights(
     pos = positives.double()
     b = pos.shape[0]
     if mode == "by_class":
-        return _cb(n, cb_beta).expand(b, -1)
+        return _cb(n, cb_beta).to(positives.dtype).expand(b, -1)
     size = pos.sum(dim=1, keepdim=True)
     if mode == "average_w":
-        w = (pos * _cb(n, cb_beta)).sum(dim=1, keepdim=True) / size.clamp_min(1.0)
+        w = (pos @ _cb(n, cb_beta)).unsqueeze(1) / size.clamp_min(1.0)
     elif mode == "average_n":
-        w = _cb((pos * n).sum(dim=1, keepdim=True) / size.clamp_min(1.0), cb_beta)
+        w = _cb((pos @ n).unsqueeze(1) / size.clamp_min(1.0), cb_beta)
     elif mode == "min_n":
         big = torch.full_like(pos, float("inf"))
         w = _cb(torch.where(pos > 0, n.expand_as(pos), big).amin(dim=1, keepdim=True), cb_beta)
     else:
         raise ValueError(f"cb_mode must be one of {CB_MODES}, got {mode!r}")
-    return torch.where(size > 0, w, torch.ones_like(w)).expand(b, n.shape[0])
+    w = torch.where(size > 0, w, torch.ones_like(w))
+    return w.to(positives.dtype).expand(b, n.shape[0])
 
 
 def check_db_params(
@@ -179,29 +186,30 @@ def distribution_balanced_loss(
             f"must both have shape ({c},) to match the logits"
         )
     pos_counts, neg_counts = pos_counts.to(z.device), neg_counts.to(z.device)
-    is_pos = masks.pos > 0
-    counted = masks.pos + negatives(masks, unknown)
+    lam = neg_scale if ntr else 1.0
+    pos = masks.pos.to(z.dtype)
+    # per-entry factor: 1 for positives, 1/λ for negatives, 0 for ignored entries
+    coef = pos + masks.neg.to(z.dtype) / lam
+    if unknown == "negative":
+        coef = coef + masks.unk.to(z.dtype) / lam
+    # BCE of the transformed logit is softplus(scale·z̃): −1 for positives, λ for negatives
+    scale = lam - (lam + 1.0) * pos
 
     if reweight == "rebalance":
-        w = rebalance_weights(masks.pos, pos_counts, alpha, beta, mu)
+        coef = coef * rebalance_weights(pos, pos_counts, alpha, beta, mu)
     elif reweight == "cb":
-        w = class_balanced_weights(masks.pos, pos_counts, cb_beta, cb_mode)
+        coef = coef * class_balanced_weights(pos, pos_counts, cb_beta, cb_mode)
     elif reweight in ("inv", "sqrt_inv"):
         w = 1.0 / class_prior(pos_counts, neg_counts)
-        w = (w.sqrt() if reweight == "sqrt_inv" else w).expand_as(z)
-    else:
-        w = torch.ones_like(z)
-    w = w.to(z.dtype)
+        coef = coef * (w.sqrt() if reweight == "sqrt_inv" else w).to(z.dtype)
 
-    lam = neg_scale if ntr else 1.0
     if ntr:
         z = z + logit_shift(pos_counts, neg_counts, kappa, neg_scale).to(z.dtype)
-    signed = torch.where(is_pos, -z, lam * z)
-    bce = F.softplus(signed)
-    loss = torch.where(is_pos, w, w / lam) * bce
-    if focal:
-        loss = balance_param * (-torch.expm1(-bce)).pow(gamma) * loss
-    loss = torch.where(counted > 0, loss, torch.zeros_like(loss))
+    u = scale * z
+    loss = coef * F.softplus(u)
+    if focal:  # 1 − p_t = 1 − exp(−BCE) = σ(u)
+        loss = (balance_param * power(torch.sigmoid(u), gamma)) * loss
+    counted = masks.pos + negatives(masks, unknown) if reduction == "annotated_mean" else None
     return reduce(loss, reduction, counted)
 
 
