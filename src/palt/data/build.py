@@ -185,8 +185,9 @@ def _build_from_labels(preset: Preset, inputs: BuildInputs) -> _Built:
         _advance_stream(preset, inputs, rng, built)
         rows = longtail_rows(full, preset.longtail, rng)
         built.notes.append(
-            f"long-tailed selection: {len(rows)} of {full.n_samples} source rows, listed in the "
-            "sampler's output order (train and val keep that order)"
+            f"long-tailed selection: {len(rows)} of {full.n_samples} source rows in the "
+            "sampler's output order; train and val keep that order, and with --val-fraction 0 "
+            "the training split is exactly the selection"
         )
     pool = full.subset(rows)
     if preset.longtail is not None:
