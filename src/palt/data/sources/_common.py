@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,16 @@ def format_path(template: str, where: str, **fields: Any) -> str:
             f"available fields: {sorted(fields)}"
         ) from None
     return check_relative_path(path, where)
+
+
+def path_maker(template: str, where: str) -> Callable[[str], str]:
+    """``id → template.format(id=id)`` for ids already checked by :func:`check_plain_id`.
+
+    The template is checked once with a probe id: a plain id adds no ``/`` and no ``..``, so a
+    template that stays inside the root with the probe stays inside it with every plain id.
+    """
+    format_path(template, where, id="x")
+    return lambda sample_id: template.format(id=sample_id)
 
 
 def read_name_list(path: str | Path, what: str) -> list[str]:

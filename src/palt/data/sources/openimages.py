@@ -15,7 +15,7 @@ pair that is not listed → unknown. Images enter in order of their first kept r
 without any kept row (no verified label in the label space) is left out.
 
 Memory: one pass with the stdlib :mod:`csv` reader; kept rows go into compact ``array``
-buffers (9 bytes each: row, class, state), flushed to numpy chunks, so the peak is a small
+buffers (8 bytes each: the row and the class, a negative stored as ``~class``), flushed to numpy chunks, so the peak is a small
 multiple of the sparse result, independent of the N×C size. An (image, class) pair listed twice
 with the same state is kept once; with both states it is an error unless ``conflicts`` says
 ``"unknown"`` (drop the pair) or ``"positive"``.
@@ -36,7 +36,7 @@ import numpy as np
 from palt.data.sources._common import (
     SourceError,
     check_plain_id,
-    format_path,
+    path_maker,
     read_name_list,
     require_file,
 )
@@ -98,9 +98,40 @@ def read_openimages(
             if mid in column:
                 raise SourceError(f"classes: {mid!r} is listed twice")
             column[mid] = k
+    image_row, chunks = _stream(p, column, fixed)
+    if not image_row:
+        raise SourceError(f"{p}: no verified (confidence 0 or 1) label in the label space")
+
+    mids = list(column)
+    r_all = np.concatenate([c[0] for c in chunks])
+    c_all = np.concatenate([c[1] for c in chunks])
+    del chunks
+    s_all = (c_all >= 0).astype(np.int8)
+    np.invert(c_all, out=c_all, where=c_all < 0)
+    if not fixed:  # sort the discovered classes by MID
+        order = np.argsort(np.array(mids, dtype=object), kind="stable")
+        remap = np.empty(len(mids), np.int32)
+        remap[order] = np.arange(len(mids), dtype=np.int32)
+        c_all = remap[c_all]
+        mids = [mids[k] for k in order]
+    ids = tuple(image_row)
+    del image_row
+    names = _display_names(mids, descriptions) if descriptions is not None else mids
+    labels = _to_labelset(r_all, c_all, s_all, ids, mids, names, conflicts, p)
+    make_path = path_maker(path_template, f"{p}: path template")
+    inputs = [{"id": i, "path": make_path(i)} for i in ids]
+    return labels, inputs
+
+
+def _stream(p: Path, column: dict[str, int], fixed: bool) -> tuple[dict[str, int], list]:
+    """One pass over the CSV: image ids in first-kept order and (row, class) chunks.
+
+    A negative is stored as ``~class`` so that one ``int32`` per row and per class suffices.
+    """
     image_row: dict[str, int] = {}
-    chunks: list[tuple[np.ndarray, ...]] = []
-    rows, cols, states = array("i"), array("i"), array("b")
+    chunks: list[tuple[np.ndarray, np.ndarray]] = []
+    rows, cols = array("i"), array("i")
+    last_image, r = None, -1
     with open(p, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         header = next(reader, None)
@@ -118,42 +149,26 @@ def read_openimages(
             k = column.get(row[i_lab])
             if k is None and fixed:
                 continue
-            state = _state(row[i_conf], p, reader.line_num)
+            conf = row[i_conf]
+            state = 1 if conf == "1" else 0 if conf == "0" else _state(conf, p, reader.line_num)
             if state < 0:
                 continue
             if k is None:
                 k = column[row[i_lab]] = len(column)
             image = row[i_img]
-            r = image_row.get(image)
-            if r is None:
-                check_plain_id(image, f"{p} line {reader.line_num}")
-                r = image_row[image] = len(image_row)
+            if image != last_image:
+                r = image_row.get(image, -1)
+                if r < 0:
+                    check_plain_id(image, f"{p} line {reader.line_num}")
+                    r = image_row[image] = len(image_row)
+                last_image = image
             rows.append(r)
-            cols.append(k)
-            states.append(state)
+            cols.append(k if state else ~k)
             if len(rows) >= _FLUSH:
-                chunks.append(_as_numpy(rows, cols, states))
-                rows, cols, states = array("i"), array("i"), array("b")
-    chunks.append(_as_numpy(rows, cols, states))
-    del rows, cols, states
-    if not image_row:
-        raise SourceError(f"{p}: no verified (confidence 0 or 1) label in the label space")
-
-    mids = list(column)
-    r_all, c_all, s_all = (np.concatenate(parts) for parts in zip(*chunks, strict=True))
-    del chunks
-    if not fixed:  # sort the discovered classes by MID
-        order = np.argsort(np.array(mids, dtype=object), kind="stable")
-        remap = np.empty(len(mids), np.int32)
-        remap[order] = np.arange(len(mids), dtype=np.int32)
-        c_all = remap[c_all]
-        mids = [mids[k] for k in order]
-    ids = tuple(image_row)
-    del image_row
-    names = _display_names(mids, descriptions) if descriptions is not None else mids
-    labels = _to_labelset(r_all, c_all, s_all, ids, mids, names, conflicts, p)
-    inputs = [{"id": i, "path": format_path(path_template, f"{p}: image {i}", id=i)} for i in ids]
-    return labels, inputs
+                chunks.append(_as_numpy(rows, cols))
+                rows, cols = array("i"), array("i")
+    chunks.append(_as_numpy(rows, cols))
+    return image_row, chunks
 
 
 def _state(value: str, p: Path, line: int) -> int:
@@ -171,12 +186,8 @@ def _state(value: str, p: Path, line: int) -> int:
     return 1 if x == 1.0 else 0 if x == 0.0 else -1
 
 
-def _as_numpy(rows: array, cols: array, states: array) -> tuple[np.ndarray, ...]:
-    return (
-        np.frombuffer(rows, np.int32).copy(),
-        np.frombuffer(cols, np.int32).copy(),
-        np.frombuffer(states, np.int8).copy(),
-    )
+def _as_numpy(rows: array, cols: array) -> tuple[np.ndarray, np.ndarray]:
+    return np.frombuffer(rows, np.int32).copy(), np.frombuffer(cols, np.int32).copy()
 
 
 def _to_labelset(

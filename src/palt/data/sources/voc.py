@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from palt.data.sources._common import SourceError, check_plain_id, format_path, require_file
+from palt.data.sources._common import SourceError, check_plain_id, path_maker, require_file
 from palt.labels import LabelSet, from_voc
 from palt.labels.encodings import DifficultPolicy
 
@@ -82,9 +82,8 @@ def read_voc(
             f"labels_from must be 'auto', 'imagesets' or 'annotations', got {labels_from!r}"
         )
     labels = from_voc(flags.reshape(len(ids), len(classes)), difficult, classes, ids)
-    inputs = [
-        {"id": i, "path": format_path(path_template, f"{split_path}: id {i}", id=i)} for i in ids
-    ]
+    make_path = path_maker(path_template, f"{split_path}: path template")
+    inputs = [{"id": i, "path": make_path(i)} for i in ids]
     return labels, inputs
 
 
