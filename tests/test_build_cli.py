@@ -176,6 +176,11 @@ def test_argument_errors(tmp_path, capsys):
     assert main(["build", "custom", "--source", str(src), "--pareto-b", "6",
                  "--out", str(tmp_path / "o")]) == 2  # fmt: skip
     assert "needs both --pareto-b and --max-count" in capsys.readouterr().err
+    too_many = ["build", "custom", "--source", str(src), "--pareto-b", "2", "--max-count", "900",
+                "--out", str(tmp_path / "o")]  # fmt: skip
+    assert main(too_many) == 2
+    assert "more images but only" in capsys.readouterr().err
+    assert main([*too_many, "--cap"]) == 0
 
 
 # ---------------------------------------------------------------------- stats

@@ -55,6 +55,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--pareto-b", type=float, help="long-tail Pareto shape (enables it)")
     opt.add_argument("--max-count", type=int, help="long-tail count of the first class")
     opt.add_argument("--min-count", type=int, help="long-tail count floor")
+    opt.add_argument(
+        "--cap", action="store_true", help="long tail: add at most the images left (COCO variant)"
+    )
     opt.add_argument("--head-min", type=int, default=100, help="head group: n ≥ this")
     opt.add_argument("--tail-max", type=int, default=20, help="tail group: n < this")
     p.set_defaults(func=run)
@@ -83,6 +86,8 @@ def apply_overrides(preset: Preset, args: argparse.Namespace) -> Preset:
         changes["missing"] = dataclasses.replace(preset.missing, value=args.missing_value)
     lt = {k: v for k, v in (("b", args.pareto_b), ("max_count", args.max_count),
                             ("min_count", args.min_count)) if v is not None}  # fmt: skip
+    if args.cap:
+        lt["cap_to_available"] = True
     if lt:
         if preset.longtail is None:
             if "b" not in lt or "max_count" not in lt:

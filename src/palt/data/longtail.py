@@ -100,7 +100,7 @@ def select_longtail(
             elif need > len(pool):
                 raise ValueError(
                     f"class {labels.classes[c]!r} (rank {rank}) needs {need} more images but only "
-                    f"{len(pool)} are left; lower max_count or enable cap_to_available"
+                    f"{len(pool)} are left; lower max_count or enable cap_to_available (palt build --cap)"
                 )
             for row in rng.sample(tuple(pool), need):
                 selected.add(row)
