@@ -81,10 +81,10 @@ def _rss(field: str) -> int:
 
 
 def run_child(case: str, method: str, out: Path, repeat: int) -> None:
-    scores, targets, (n, c) = build(case)
     if method == "torchmetrics" and case == "sparse":
         json.dump({"skipped": "needs dense N×C preds and targets (4 GB + 1 GB)"}, out.open("w"))
         return
+    scores, targets, (n, c) = build(case)
     if method.startswith("palt"):
         from palt.metrics import SparseScores, average_precision, evaluate
 
@@ -186,7 +186,7 @@ def main() -> None:
                 if "time" in results[method]:
                     results[method]["ap"] = np.load(out.with_suffix(".npy"))
             ref = results.get("sklearn", {}).get("ap")
-            base = results["palt"]["time"]
+            base = results["palt"].get("time", float("nan"))
             for method in METHODS:
                 r = results[method]
                 if "time" not in r:

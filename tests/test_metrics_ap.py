@@ -219,3 +219,22 @@ def test_sparse_scores_validation():
         SparseScores([0], [1], [np.nan], (2, 2))
     with pytest.raises(MetricInputError, match="sparse LabelSet"):
         average_precision(SparseScores([0], [1], [0.1], (2, 2)), np.zeros((2, 2)))
+
+
+def test_blocks_of_classes_and_rows(monkeypatch):
+    """Small blocks (uneven last block) give the same result as one block."""
+    import palt.metrics.columns as columns
+
+    scores, targets = random_case(4, n=50, c=7, levels=3)
+    want = average_precision(scores, targets)
+    monkeypatch.setattr(columns, "BLOCK_ENTRIES", 150)  # 3 classes per block: 3 + 3 + 1
+    monkeypatch.setattr(columns, "LABEL_BLOCK", 2)
+    np.testing.assert_array_equal(average_precision(scores, targets), want)
+    labels = LabelSet.from_dense(targets).to_sparse()
+    np.testing.assert_array_equal(average_precision(scores, labels), want)
+    from palt.metrics import evaluate
+
+    np.testing.assert_equal(
+        evaluate(scores, targets, top_k=2).summary(),
+        evaluate(scores, targets, top_k=2, workers=1).summary(),
+    )

@@ -102,8 +102,8 @@ class Inputs:
         n, c_total = self.n_samples, self.n_classes
         width = max(1, min(c_total, BLOCK_ENTRIES // max(n, 1)))
         for c0 in range(0, c_total, width):
-            s_blk = _transposed(scores, c0, c0 + width)
-            t_blk = _transposed(targets, c0, c0 + width)
+            c1 = min(c0 + width, c_total)
+            s_blk, t_blk = _transposed(scores, c0, c1), _transposed(targets, c0, c1)
 
             def locate(k: int, b: int = s_blk.shape[1], c0: int = c0) -> str:
                 return f"row {k % b}, class {c0 + k // b}"

@@ -47,7 +47,7 @@ class SparseScores:
         check_finite(v, "SparseScores values", lambda k: f"row {r[k]}, class {c[k]}")
         key = c * n + r
         if len(key) > 1 and not np.all(key[1:] > key[:-1]):
-            order = np.argsort(key, kind="stable")
+            order = _class_major_order(r, c, key, n_classes)
             key, r, c, v = key[order], r[order], c[order], v[order]
             dup = np.flatnonzero(key[1:] == key[:-1])
             if len(dup):
@@ -96,3 +96,11 @@ class SparseScores:
         has = count >= k
         out[has] = self.values[order[start[has] + k - 1]]
         return out
+
+
+def _class_major_order(rows: np.ndarray, cols: np.ndarray, key: np.ndarray, c: int) -> np.ndarray:
+    """Permutation sorting triplets by (class, row). Row-major input (what an inference loop
+    writes) only needs a stable sort by class, which NumPy does as a radix sort on 16-bit keys."""
+    if c <= 1 << 16 and np.all(rows[1:] >= rows[:-1]):
+        return np.argsort(cols.astype(np.uint16), kind="stable")
+    return np.argsort(key, kind="stable")
