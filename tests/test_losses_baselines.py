@@ -441,3 +441,15 @@ def test_detach_option_changes_gradient_not_value():
 def test_bad_parameters_raise_clear_errors(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+@pytest.mark.parametrize("gamma", [0, 1, 2, 3, 4, 5, 7, 8, 9, 2.5, 0.5])
+def test_power_matches_pow_in_value_and_gradient(gamma):
+    from palt.losses.focal import power
+
+    x = torch.rand(50, dtype=torch.float64).requires_grad_()
+    y = x.detach().clone().requires_grad_()
+    power(x, gamma).sum().backward()
+    y.pow(gamma).sum().backward()
+    assert torch.allclose(power(x, gamma), y.pow(gamma))
+    assert torch.allclose(x.grad, y.grad)

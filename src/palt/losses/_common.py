@@ -39,7 +39,7 @@ def prepare(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, 
     pos, neg, unk = (t == 1), (t == 0), (t == -1)
     if not bool((pos | neg | unk).all()):
         raise ValueError("targets must contain only 1 (positive), 0 (negative) and -1 (unknown)")
-    return z, TargetMasks(pos.float(), neg.float(), unk.float())
+    return z, TargetMasks(pos.to(z.dtype), neg.to(z.dtype), unk.to(z.dtype))
 
 
 def reduce(loss: torch.Tensor, reduction: str, counted: torch.Tensor | None = None) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Binary cross-entropy with an unknown-label policy, weak assume-negative (WAN) and label smoothing.
 
-All three work on logits with the stable forms −log σ(z) = softplus(−z) and
-−log(1 − σ(z)) = softplus(z). Targets are 1 / 0 / −1 (positive / annotated negative / unknown).
+All three are one fused ``binary_cross_entropy_with_logits`` call (stable log-sigmoid) with a
+target and a per-entry weight. Targets are 1 / 0 / −1 (positive / annotated negative / unknown).
 """
 
 from __future__ import annotations
@@ -43,11 +43,10 @@ def partial_bce(
     check_policy(unknown, BCE_POLICIES)
     check_reduction(reduction)
     z, m = prepare(logits, targets)
-    neg = negatives(m, unknown)
-    loss = m.pos * F.softplus(-z) + neg * F.softplus(z)
-    if unknown == "ignore_normalize":
-        loss = loss * durand_row_weights(m)
-    return reduce(loss, reduction, m.pos + neg)
+    active = m.pos + negatives(m, unknown)
+    weight = active * durand_row_weights(m) if unknown == "ignore_normalize" else active
+    loss = F.binary_cross_entropy_with_logits(z, m.pos, weight=weight, reduction="none")
+    return reduce(loss, reduction, active)
 
 
 def wan_loss(
@@ -75,7 +74,8 @@ def wan_loss(
     else:
         gamma = check_number("negative_weight", negative_weight)
     neg = negatives(m, unknown)
-    loss = m.pos * F.softplus(-z) + gamma * neg * F.softplus(z)
+    weight = m.pos + gamma * neg
+    loss = F.binary_cross_entropy_with_logits(z, m.pos, weight=weight, reduction="none")
     return reduce(loss, reduction, m.pos + neg)
 
 
@@ -97,8 +97,8 @@ def label_smoothing_loss(
     eps = check_number("epsilon", epsilon, 0.0, 1.0, high_open=True)
     z, m = prepare(logits, targets)
     neg = negatives(m, unknown)
-    lp, ln = F.softplus(-z), F.softplus(z)
-    loss = m.pos * ((1 - eps) * lp + eps * ln) + neg * ((1 - eps) * ln + eps * lp)
+    soft = (1 - eps) * m.pos + eps * neg  # BCE against the soft target gives both terms
+    loss = F.binary_cross_entropy_with_logits(z, soft, weight=m.pos + neg, reduction="none")
     return reduce(loss, reduction, m.pos + neg)
 
 

@@ -18,6 +18,28 @@ def _focusing(weight: torch.Tensor, detach: bool) -> torch.Tensor:
     return weight.detach() if detach else weight
 
 
+def power(x: torch.Tensor, gamma: float) -> torch.Tensor:
+    """x^γ; small integer γ by multiplication (several times faster than ``pow`` on CPU)."""
+    if gamma == 0:
+        return torch.ones_like(x)
+    if gamma == int(gamma) and gamma <= 8:
+        out, sq, n = None, x, int(gamma)
+        while n:
+            if n & 1:
+                out = sq if out is None else out * sq
+            n >>= 1
+            if n:
+                sq = sq * sq
+        return out
+    return x.pow(gamma)
+
+
+def signed(z: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """z for positive entries, −z for the others: σ(signed) is the probability of the entry's
+    own target, so one formula serves both sides."""
+    return z * (2.0 * pos - 1.0)
+
+
 def focal_loss(
     logits: torch.Tensor,
     targets: torch.Tensor,
@@ -45,11 +67,12 @@ def focal_loss(
         a_neg = 1.0 - a_pos
     z, m = prepare(logits, targets)
     neg = negatives(m, unknown)
-    p, q = torch.sigmoid(z), torch.sigmoid(-z)
-    w_pos = _focusing(q.pow(gamma), detach_focal)
-    w_neg = _focusing(p.pow(gamma), detach_focal)
-    loss = a_pos * m.pos * w_pos * F.softplus(-z) + a_neg * neg * w_neg * F.softplus(z)
-    return reduce(loss, reduction, m.pos + neg)
+    active = m.pos + neg
+    zs = signed(z, m.pos)
+    w = _focusing(power(torch.sigmoid(-zs), gamma), detach_focal)  # (1−p)^γ or p^γ
+    scale = active if alpha is None else a_pos * m.pos + a_neg * neg
+    loss = scale * w * F.softplus(-zs)
+    return reduce(loss, reduction, active)
 
 
 def asymmetric_loss(
@@ -82,15 +105,19 @@ def asymmetric_loss(
     eps = check_number("eps", eps, 0.0, 1.0, low_open=True, high_open=True)
     z, m = prepare(logits, targets)
     neg = negatives(m, unknown)
-    p = torch.sigmoid(z)
-    q_m = (torch.sigmoid(-z) + clip).clamp(max=1.0)  # = 1 − p_m
-    p_m = (p - clip).clamp(min=0.0)
-    w_pos = _focusing(torch.sigmoid(-z).pow(gamma_pos), detach_focal)
-    w_neg = _focusing(p_m.pow(gamma_neg), detach_focal)
-    loss = -(
-        m.pos * w_pos * torch.log(p.clamp(min=eps)) + neg * w_neg * torch.log(q_m.clamp(min=eps))
-    )
-    return reduce(loss, reduction, m.pos + neg)
+    active = m.pos + neg
+    zs = signed(z, m.pos)
+    shift = clip * neg if clip else 0.0
+    # positives: base 1 − p, log argument p; negatives: base p_m, log argument 1 − p_m
+    base = (torch.sigmoid(-zs) - shift).clamp(min=0.0)
+    log_arg = (torch.sigmoid(zs) + shift).clamp(min=eps, max=1.0)
+    if gamma_pos == gamma_neg:
+        w = power(base, gamma_pos)
+    else:
+        w = torch.where(m.pos.bool(), power(base, gamma_pos), power(base, gamma_neg))
+    w = _focusing(w, detach_focal)
+    loss = -active * w * torch.log(log_arg)
+    return reduce(loss, reduction, active)
 
 
 class FocalLoss(nn.Module):

@@ -9,6 +9,7 @@ from torch import nn
 
 from palt.losses._common import check_reduction, prepare, reduce
 from palt.losses._options import check_number, check_policy, negatives
+from palt.losses.focal import power
 
 
 def hill_loss(
@@ -38,7 +39,7 @@ def hill_loss(
     z, m = prepare(logits, targets)
     neg = negatives(m, unknown)
     z_m = z - margin
-    pos_loss = torch.sigmoid(-z_m).pow(gamma) * F.softplus(-z_m)
+    pos_loss = power(torch.sigmoid(-z_m), gamma) * F.softplus(-z_m)
     p = torch.sigmoid(z)
     neg_loss = (lamb - p) * p.square()
     loss = m.pos * pos_loss + neg * neg_loss

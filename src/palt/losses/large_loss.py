@@ -55,7 +55,7 @@ def large_loss(
     check_reduction(reduction)
     fraction = check_number("fraction", fraction, 0.0, 1.0)
     z, m = prepare(logits, targets)
-    loss = m.pos * F.softplus(-z) + (m.neg + m.unk) * F.softplus(z)
+    loss = F.binary_cross_entropy_with_logits(z, m.pos, reduction="none")
     unknown = m.unk.bool()
     k = min(large_loss_count(z.shape[0], z.shape[1], fraction), int(unknown.sum()))
     above = torch.zeros_like(unknown)
@@ -64,8 +64,8 @@ def large_loss(
         t = torch.topk(ranked.flatten(), k).values[-1]
         selected = unknown & (ranked >= t)
         above = unknown & (ranked > t)
-        replacement = torch.zeros_like(loss) if mode == "reject" else F.softplus(-z)
-        loss = torch.where(selected, replacement, loss)
+        # for an unknown entry ℓ = softplus(z), and softplus(z) − z = −log σ(z) (target 1)
+        loss = loss * ~selected if mode == "reject" else torch.where(selected, loss - z, loss)
     return LargeLossOutput(reduce(loss, reduction), above)
 
 

@@ -8,6 +8,7 @@ from torch import nn
 
 from palt.losses._common import check_reduction, prepare, reduce
 from palt.losses._options import check_number, check_policy, negatives
+from palt.losses.focal import power, signed
 
 
 def splc_loss(
@@ -49,8 +50,8 @@ def splc_loss(
         pos, neg = m.pos + flipped, neg - flipped
     else:
         pos = m.pos
-    p, q = torch.sigmoid(z), torch.sigmoid(-z)
-    loss = pos * q.pow(gamma) * F.softplus(-z) + neg * p.pow(gamma) * F.softplus(z)
+    zs = signed(z, pos)
+    loss = (pos + neg) * power(torch.sigmoid(-zs), gamma) * F.softplus(-zs)
     return reduce(loss, reduction, pos + neg)
 
 
