@@ -34,8 +34,8 @@ class PLM(Method):
         unknown: ``ignore`` (default: −1 entries neither enter the loss, nor r, nor the
             histograms) or ``negative`` (assume negative everywhere, as PLM on full labels).
         reduction: ``mean`` (Σ/(B·C), the reference), or any of ``palt.losses`` reductions.
-        seed: key of the counter-based masks; ``None`` draws one from torch's global generator
-            when the method is created (so a seeded run is reproducible) and stores it.
+        seed: key of the step-seeded masks (an integer, 0 by default so that a run is
+            reproducible; the batches' rows and the step counter vary the masks anyway).
 
     Counts n⁺, n⁻ are the observed training labels (with ``unknown="negative"``, n⁻ includes
     the unknown entries). See ``docs/methods/plm.md``.
@@ -51,7 +51,7 @@ class PLM(Method):
         bins: int = 10,
         unknown: str = "ignore",
         reduction: str = "mean",
-        seed: int | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         if ratio not in RATIO_DEFINITIONS:
@@ -67,7 +67,7 @@ class PLM(Method):
             "unknown": unknown,
             "reduction": reduction,
         }
-        self.seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else int(seed)
+        self.seed = int(seed)
         self.criterion: PartialLabelMaskingLoss | None = None
 
     def setup(self, context: TrainContext) -> None:
@@ -109,7 +109,3 @@ class PLM(Method):
             "plm_tail_masked_classes": float(((r < ideal) & valid).sum()),
             "plm_mean_log_ideal_over_ratio": float(log_gap.mean()) if log_gap.numel() else math.nan,
         }
-
-    def hyperparameters(self) -> dict[str, object]:
-        """Resolved parameters, with the mask seed actually used (drawn when ``seed=None``)."""
-        return {**super().hyperparameters(), "seed": self.seed}
