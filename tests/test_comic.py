@@ -557,8 +557,9 @@ def test_training_on_synthetic_features_raises_map():
     assert after > before + 0.2 and after > 0.8
 
 
-def test_method_under_bf16_autocast_is_finite():
-    method, head, obs, _ = _setup()
+@pytest.mark.parametrize("name", ["comic", "comic-pfm"])
+def test_method_under_bf16_autocast_is_finite(name):
+    method, head, obs, _ = _setup(name)
     x = torch.randn(16, 10) * 10
     y = torch.as_tensor(obs.rows(np.arange(16)))
     with torch.autocast("cpu", dtype=torch.bfloat16):
