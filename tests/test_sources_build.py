@@ -105,3 +105,16 @@ def test_bad_source_error_reaches_the_cli(tmp_path, capsys):
     assert code == 2
     assert "t.csv line 2: image path '../x.jpg' escapes the data root" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def test_custom_from_a_text_table(tmp_path):
+    with open(tmp_path / "t.jsonl", "w") as f:
+        for k in range(120):
+            pos = ["a", "b", "c"][: 1 + k % 3]
+            f.write(json.dumps({"id": f"d{k}", "text": f"doc {k}", "positives": pos}) + "\n")
+    code = main(["build", "custom", "--source", str(tmp_path / "t.jsonl"), "--source-format",
+                 "table", "--out", str(tmp_path / "b")])  # fmt: skip
+    assert code == 0
+    bench = Benchmark.load(tmp_path / "b")
+    assert bench.input_kind == "text"
+    assert bench.splits["train"].inputs[0]["text"].startswith("doc ")

@@ -91,6 +91,7 @@ def read_openimages(
     if conflicts not in ("error", "unknown", "positive"):
         raise SourceError(f"conflicts must be 'error', 'unknown' or 'positive', got {conflicts!r}")
     p = require_file(labels_csv, "OpenImages label file")
+    make_path = path_maker(path_template, f"{p}: path template")
     fixed = classes is not None
     column: dict[str, int] = {}
     if fixed:
@@ -118,7 +119,6 @@ def read_openimages(
     del image_row
     names = _display_names(mids, descriptions) if descriptions is not None else mids
     labels = _to_labelset(r_all, c_all, s_all, ids, mids, names, conflicts, p)
-    make_path = path_maker(path_template, f"{p}: path template")
     inputs = [{"id": i, "path": make_path(i)} for i in ids]
     return labels, inputs
 
