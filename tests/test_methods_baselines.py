@@ -183,6 +183,8 @@ def test_ll_cp_flips_stored_labels_and_later_batches_use_them():
             opt.zero_grad()
             loss.backward()
             opt.step()
+        method.on_epoch_end(epoch)
+        assert np.array_equal(method.labels.numpy(), expected)
         if epoch == 0:
             assert np.array_equal(method.labels.numpy(), labels)  # first epoch: plain AN
     assert total_flips > 0 and method.diagnostics()["flipped_labels"] == total_flips
@@ -227,3 +229,30 @@ def test_ll_cp_state_dict_round_trip_gives_identical_next_losses():
 def test_ll_cp_needs_setup():
     with pytest.raises(RuntimeError, match="setup"):
         pm.create("ll-cp").loss(torch.zeros(2, 3), torch.zeros(2, 3), torch.arange(2), 1)
+
+
+def test_ll_cp_epoch_end_merges_flips_of_all_processes(monkeypatch):
+    import palt.methods.large_loss as ll
+
+    labels, _, ctx = tiny_problem(seed=2)
+    method = pm.create("ll-cp")
+    method.setup(ctx)
+    unknown = np.argwhere(labels == -1)
+    mine, theirs = tuple(unknown[0]), tuple(unknown[1])
+    method.labels[mine] = 1  # flipped by this process
+    method.flipped += 1
+
+    def other_process_adds(t: torch.Tensor) -> None:  # the sum over 2 processes
+        other = (torch.from_numpy(labels) == 1).to(t.dtype)
+        other[theirs] = 1
+        t += other
+
+    monkeypatch.setattr(ll, "all_reduce_sum_", other_process_adds)
+    method.on_epoch_end(1)
+    expected = labels.copy()
+    expected[mine] = expected[theirs] = 1
+    assert np.array_equal(method.labels.numpy(), expected)
+    assert method.diagnostics()["flipped_labels"] == 2
+    monkeypatch.undo()
+    method.on_epoch_end(2)  # single process: nothing changes
+    assert np.array_equal(method.labels.numpy(), expected) and int(method.flipped) == 2

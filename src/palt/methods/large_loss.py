@@ -10,6 +10,7 @@ import torch
 from palt.losses._common import check_reduction
 from palt.losses._options import check_number
 from palt.losses.large_loss import large_loss
+from palt.methods._distributed import all_reduce_sum_
 from palt.methods.base import Method, Outputs, TrainContext
 from palt.methods.registry import register
 
@@ -58,7 +59,8 @@ class LargeLossPermanent(_LargeLossMethod):
 
     The stored labels (buffer ``labels``, int8 N×C, training-row order) are what the loss trains
     on, not the loader's targets, so later batches see the flips. :meth:`setup` (re)initialises
-    them from the context; to resume, call ``load_state_dict`` after ``setup``. The reference
+    them from the context; to resume, call ``load_state_dict`` after ``setup``. Under data
+    parallelism every process flips its own copy and :meth:`on_epoch_end` merges them. The reference
     code never flips (its scheme test compares strings with ``is``); this one does.
     """
 
@@ -69,11 +71,22 @@ class LargeLossPermanent(_LargeLossMethod):
         super().__init__(delta_rel, reduction)
         self.register_buffer("labels", torch.empty(0, 0, dtype=torch.int8))
         self.register_buffer("flipped", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("initial_positives", torch.zeros((), dtype=torch.int64))
 
     def setup(self, context: TrainContext) -> None:
         dense = context.train_labels.to_dense()
         self.labels = torch.from_numpy(dense).to(torch.int8).to(self.flipped.device)
         self.flipped.zero_()
+        self.initial_positives.fill_(int((self.labels == 1).sum()))
+
+    def on_epoch_end(self, epoch: int) -> None:
+        """Merge the flips of every data-parallel process (each flipped its own batches)."""
+        if self.labels.numel() == 0:
+            return
+        positive = (self.labels == 1).to(torch.int32)
+        all_reduce_sum_(positive)
+        self.labels[positive > 0] = 1
+        self.flipped.fill_(int((self.labels == 1).sum()) - int(self.initial_positives))
 
     def fraction(self, epoch: int) -> float:
         return self.delta if epoch >= 1 else 0.0
