@@ -195,8 +195,9 @@ class PartialLabelMaskingLoss(nn.Module):
         seed: key of the mask draws (:func:`~palt.losses._keyed_random.step_uniform`).
 
     Masks are a pure function of (seed, step, the batch's rows), ``step`` counting training
-    calls, so a restored ``state_dict`` gives the same next masks. Histograms are accumulated (detached)
-    in training mode only; :meth:`update_ideal` applies the epoch update and clears them.
+    calls, so a restored ``state_dict`` gives the same next masks. Histograms are accumulated
+    (detached) in training mode only; :meth:`update_ideal` applies the epoch update and clears
+    them.
     """
 
     def __init__(
