@@ -17,7 +17,9 @@ class DistributionBalanced(Method):
     """DB loss with class statistics from the observed training labels.
 
     ``db`` = R + NTR without focal; the presets switch the pieces (``db-focal`` is the paper's
-    DB). ``sampler`` is the sampler the engine should use by default (``"class_aware"`` for the
+    DB). ``unknown="negative"`` (default) treats unknown entries as negatives, as DB was run on
+    the PLT benchmarks of COMIC (missing positives stored as 0); ``"ignore"`` drops them, which
+    suits benchmarks with annotated negatives. ``sampler`` is the sampler the engine should use by default (``"class_aware"`` for the
     DB family, as in the paper's configs; ``None`` = plain shuffling).
     """
 
@@ -38,7 +40,7 @@ class DistributionBalanced(Method):
         balance_param: float = 2.0,
         cb_beta: float = 0.9,
         cb_mode: str = "average_w",
-        unknown: str = "ignore",
+        unknown: str = "negative",
         reduction: str = "mean",
         sampler: str | None = "class_aware",
     ) -> None:
