@@ -106,3 +106,18 @@ def test_stores_a_copy(data):
     want = acc.compute().ap
     buf[:] = 0
     np.testing.assert_equal(acc.compute().ap, want)
+
+
+def test_torch_batches(data):
+    torch = pytest.importorskip("torch")
+    logits, targets = data
+    acc = MultilabelAccumulator(5)
+    for b in range(0, 103, 32):
+        acc.update(
+            torch.arange(b, min(b + 32, 103)),
+            torch.from_numpy(logits[b : b + 32]).half(),  # AMP output; widened to fp32
+            torch.from_numpy(targets[b : b + 32]).float(),
+        )
+    _, stored, _ = acc.collect()
+    assert stored.dtype == np.float32
+    np.testing.assert_equal(acc.compute().ap, evaluate(logits.astype(np.float16), targets).ap)

@@ -31,7 +31,7 @@ from palt.metrics._arrays import (
 )
 from palt.metrics.sparse_scores import SparseScores
 
-BLOCK_ENTRIES = 1 << 22  # entries per class block of a dense input (≈ 16 MB of fp32 scores)
+BLOCK_ENTRIES = 1 << 20  # entries per class block of a dense input (4 MB of fp32 scores)
 LABEL_BLOCK = 512  # classes per block of a sparse input
 
 
@@ -110,7 +110,10 @@ class Inputs:
 
             check_finite(s_blk, "scores", locate)
             check_states(t_blk, "targets", locate)
-            n_unknown = np.count_nonzero(t_blk < 0, axis=1)
+            if t_blk.size and t_blk.min() < 0:
+                n_unknown = np.count_nonzero(t_blk < 0, axis=1)
+            else:
+                n_unknown = np.zeros(len(t_blk), np.int64)
             block = []
             for j in range(s_blk.shape[0]):
                 s, t = s_blk[j], t_blk[j]
