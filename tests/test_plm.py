@@ -323,5 +323,5 @@ def test_diagnostics_after_an_epoch():
     _run(m, y, 3)
     m.on_epoch_end(0)
     d = m.diagnostics()
-    assert d["plm_head_masked_classes"] + d["plm_tail_masked_classes"] == 4
-    assert math.isfinite(d["plm_mean_log_ideal_over_ratio"])
+    assert d["head_masked_classes"] + d["tail_masked_classes"] == 4
+    assert math.isfinite(d["mean_log_ideal_over_ratio"])

@@ -105,7 +105,7 @@ class PLM(Method):
         valid = torch.isfinite(r) & (r > 0)
         log_gap = torch.log(ideal[valid] / r[valid])
         return {
-            "plm_head_masked_classes": float(((r > ideal) & valid).sum()),
-            "plm_tail_masked_classes": float(((r < ideal) & valid).sum()),
-            "plm_mean_log_ideal_over_ratio": float(log_gap.mean()) if log_gap.numel() else math.nan,
+            "head_masked_classes": float(((r > ideal) & valid).sum()),
+            "tail_masked_classes": float(((r < ideal) & valid).sum()),
+            "mean_log_ideal_over_ratio": float(log_gap.mean()) if log_gap.numel() else math.nan,
         }
