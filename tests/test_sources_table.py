@@ -147,3 +147,10 @@ def test_schema_errors(tmp_path):
         read_table(_write(tmp_path, "t.csv", "id,positives,negatives\na,cat,cat\n"))
     with pytest.raises(SourceError, match="t.csv: no records"):
         read_table(_write(tmp_path, "t.csv", "id,positives\n"))
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + LISTS_CSV.encode())
+    labels, _ = read_table(path)
+    assert labels.ids == ("a1", "a2", "a3")

@@ -77,7 +77,7 @@ def read_name_list(path: str | Path, what: str) -> list[str]:
     p = require_file(path, what)
     names: list[str] = []
     first: dict[str, int] = {}
-    with open(p, encoding="utf-8") as f:
+    with open(p, encoding="utf-8-sig") as f:
         for line, text in enumerate(f, 1):
             name = text.strip()
             if not name:

@@ -125,7 +125,7 @@ def read_table(
 
 # ---------------------------------------------------------------------- CSV
 def _read_csv(p: Path, template: str) -> tuple[list[_Record], set[str], list[str] | None]:
-    with open(p, newline="", encoding="utf-8") as f:
+    with open(p, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         header = [h.strip() for h in next(reader, [])]
         if not header:
@@ -225,7 +225,7 @@ def _read_jsonl(p: Path, template: str) -> tuple[list[_Record], set[str]]:
 
 
 def _json_lines(p: Path) -> Iterator[tuple[int, Any]]:
-    with open(p, encoding="utf-8") as f:
+    with open(p, encoding="utf-8-sig") as f:
         for line, text in enumerate(f, 1):
             if not text.strip():
                 continue
