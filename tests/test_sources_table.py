@@ -154,3 +154,12 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + LISTS_CSV.encode())
     labels, _ = read_table(path)
     assert labels.ids == ("a1", "a2", "a3")
+
+
+def test_dense_columns_must_match_the_class_list_and_lists_need_a_name(tmp_path):
+    path = _write(tmp_path, "d.csv", "id,cat,dog\na,1,0\n")
+    _write(tmp_path, "d.classes.txt", "dog\ncat\n")
+    with pytest.raises(SourceError, match=r"d.csv line 1: class columns \['cat', 'dog'\] differ"):
+        read_table(path)
+    with pytest.raises(SourceError, match="no class name in any record"):
+        read_table(_write(tmp_path, "e.csv", "id,positives\na,\nb,\n"))

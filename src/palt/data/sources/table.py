@@ -88,25 +88,38 @@ def read_table(
     if not records:
         raise SourceError(f"{p}: no records")
     _check_unique_ids(records, p)
-    ids = [r.id for r in records]
     inputs = [{"id": r.id, r.input_key: r.input_value} for r in records]
 
     if "positives" in columns:
-        names = (
-            list(classes)
-            if classes is not None
-            else sorted({n for r in records for n in (*r.positives, *r.negatives)})
-        )
         rule = unlisted or ("unknown" if "negatives" in columns else "negative")
-        pos, neg = _list_indices(records, names, p)
-        return LabelSet.from_lists(pos, neg, classes=names, ids=ids, unlisted=rule), inputs
+        return _list_labels(records, classes, rule, p), inputs
+    labels = _dense_labels(records, header_classes or classes, p)
+    if classes is not None and header_classes is not None and list(classes) != header_classes:
+        raise SourceError(
+            f"{p} line 1: class columns {header_classes} differ from the class list {list(classes)}"
+        )
+    if unlisted == "negative" and np.any(labels.unknown_counts()):
+        raise SourceError(f"{p}: unlisted='negative' but the dense labels contain -1")
+    return labels, inputs
 
-    if header_classes is not None:
-        if classes is not None and list(classes) != header_classes:
-            raise SourceError(
-                f"{p} line 1: class columns {header_classes} differ from the class list {list(classes)}"
-            )
-        classes = header_classes
+
+def _list_labels(
+    records: list[_Record], classes: Sequence[str] | None, unlisted: str, p: Path
+) -> LabelSet:
+    """Sparse labels from name lists; classes from the list given, else the sorted names used."""
+    names = (
+        list(classes)
+        if classes is not None
+        else sorted({n for r in records for n in (*r.positives, *r.negatives)})
+    )
+    if not names:
+        raise SourceError(f"{p}: no class name in any record and no class list")
+    pos, neg = _list_indices(records, names, p)
+    ids = [r.id for r in records]
+    return LabelSet.from_lists(pos, neg, classes=names, ids=ids, unlisted=unlisted)  # type: ignore[arg-type]
+
+
+def _dense_labels(records: list[_Record], classes: Sequence[str] | None, p: Path) -> LabelSet:
     if classes is None:
         raise SourceError(
             f"{p}: a dense 'labels' list needs the class list ({classes_sidecar(p).name} or classes=)"
@@ -117,10 +130,7 @@ def read_table(
                 f"{p} line {r.line}: {len(r.dense)} label values for {len(classes)} classes"  # type: ignore[arg-type]
             )
     matrix = np.array([r.dense for r in records], dtype=np.int8)
-    labels = LabelSet.from_dense(matrix, classes, ids)
-    if unlisted == "negative" and np.any(matrix == -1):
-        raise SourceError(f"{p}: unlisted='negative' but the dense labels contain -1")
-    return labels, inputs
+    return LabelSet.from_dense(matrix, classes, [r.id for r in records])
 
 
 # ---------------------------------------------------------------------- CSV
