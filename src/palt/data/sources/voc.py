@@ -55,6 +55,10 @@ def read_voc(
     path_template: str = "JPEGImages/{id}.jpg",
 ) -> tuple[LabelSet, list[dict[str, Any]]]:
     """Labels of one VOC split in split-file order and the inputs ``{"id", "path"}``."""
+    if difficult not in ("positive", "negative", "ignore"):
+        raise SourceError(
+            f"difficult must be 'positive', 'negative' or 'ignore', got {difficult!r}"
+        )
     split_path = require_file(split_file, "VOC split file (ImageSets/Main/<split>.txt)")
     if split_path.parent.name != "Main" or split_path.parent.parent.name != "ImageSets":
         raise SourceError(f"{split_path}: expected a file inside <VOC20xx>/ImageSets/Main/")
@@ -114,6 +118,7 @@ def _read_split(path: Path) -> list[str]:
 def _read_class_file(path: Path, ids: list[str]) -> np.ndarray:
     """Flags of one ``<class>_<split>.txt`` in the order of ``ids`` (every id exactly once)."""
     position = {i: k for k, i in enumerate(ids)}
+    require_file(path, "VOC class file")
     flags = np.full(len(ids), 2, dtype=np.int8)  # 2 = not listed yet
     with open(path, encoding="utf-8") as f:
         for line_no, line in enumerate(f, 1):
