@@ -265,7 +265,7 @@ def _context(n=60, c=5, seed=0):
 
 def test_method_statistics_and_no_positive_class():
     y, ctx = _context()
-    m = palt.methods.create("plm", seed=1, ideal_init="balanced")
+    m = palt.methods.create("plm", unknown="ignore", seed=1, ideal_init="balanced")
     m.setup(ctx)
     pos, neg = (y == 1).sum(0), (y == 0).sum(0)
     np.testing.assert_allclose(m.criterion.ratio.numpy()[:4], pos[:4] / neg[:4])

@@ -31,8 +31,9 @@ class PLM(Method):
             or ``balanced`` (1 for ``pos_neg``, ½ for ``pos_total``).
         change_rate: η of the per-epoch r̂ update (0.01).
         bins: histogram bins on [0, 1] (10).
-        unknown: ``ignore`` (default: −1 entries neither enter the loss, nor r, nor the
-            histograms) or ``negative`` (assume negative everywhere, as PLM on full labels).
+        unknown: ``negative`` (default: assume negative everywhere, as PLM — which has no
+            unknown state — sees "assume negative" labels) or ``ignore`` (−1 entries neither
+            enter the loss, nor r, nor the histograms; for benchmarks with annotated negatives).
         reduction: ``mean`` (Σ/(B·C), the reference), or any of ``palt.losses`` reductions.
         seed: key of the step-seeded masks (an integer, 0 by default so that a run is
             reproducible; the batches' rows and the step counter vary the masks anyway).
@@ -49,7 +50,7 @@ class PLM(Method):
         ideal_init: str = "ratio",
         change_rate: float = 0.01,
         bins: int = 10,
-        unknown: str = "ignore",
+        unknown: str = "negative",
         reduction: str = "mean",
         seed: int = 0,
     ) -> None:
