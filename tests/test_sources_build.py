@@ -118,3 +118,12 @@ def test_custom_from_a_text_table(tmp_path):
     bench = Benchmark.load(tmp_path / "b")
     assert bench.input_kind == "text"
     assert bench.splits["train"].inputs[0]["text"].startswith("doc ")
+
+
+@needs_appendix
+def test_the_appendix_table_reads_the_same_with_table_and_label_csv():
+    from palt.data.labelcsv import read_label_csv
+    from palt.data.sources import read_table
+
+    template = "VOC2012/JPEGImages/{id}.jpg"
+    assert read_table(VOC_CSV, path_template=template) == read_label_csv(VOC_CSV, template)

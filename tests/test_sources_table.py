@@ -163,3 +163,15 @@ def test_dense_columns_must_match_the_class_list_and_lists_need_a_name(tmp_path)
         read_table(path)
     with pytest.raises(SourceError, match="no class name in any record"):
         read_table(_write(tmp_path, "e.csv", "id,positives\na,\nb,\n"))
+
+
+def test_a_label_csv_file_reads_the_same_as_with_read_label_csv(tmp_path):
+    from palt.data.labelcsv import read_label_csv
+
+    text = "image_id,aeroplane,bicycle,bird\n2008_000002,0,1,0\n2008_000003,1,0,-1\n\n"
+    path = _write(tmp_path, "voc.csv", text)
+    template = "VOC2012/JPEGImages/{id}.jpg"
+    ours, our_inputs = read_table(path, path_template=template)
+    theirs, their_inputs = read_label_csv(path, template)
+    assert ours == theirs and our_inputs == their_inputs
+    assert ours.to_dense().tolist() == [[0, 1, 0], [1, 0, -1]]

@@ -3,7 +3,8 @@
 The schema is documented with examples in ``docs/data/table-format.md``. In short, the reserved
 columns (CSV) or keys (JSONL) are
 
-* ``id`` — sample id (optional when ``path`` is given: the path is the id);
+* ``id`` — sample id (optional when ``path`` is given: the path is the id); a CSV may call it
+  ``image_id``, so the DB-appendix tables of :mod:`palt.data.labelcsv` read the same here;
 * ``path`` *or* ``text`` — the input (an image path relative to the data root, or a text);
   without either, the path is made from the id with ``path_template``;
 * labels in one of two forms:
@@ -140,6 +141,8 @@ def _read_csv(p: Path, template: str) -> tuple[list[_Record], set[str], list[str
         header = [h.strip() for h in next(reader, [])]
         if not header:
             raise SourceError(f"{p} line 1: expected a header row")
+        if "image_id" in header and "id" not in header:  # the DB-appendix / label-csv header
+            header[header.index("image_id")] = "id"
         if len(set(header)) != len(header):
             dup = next(h for h in header if header.count(h) > 1)
             raise SourceError(f"{p} line 1: column {dup!r} appears twice")
