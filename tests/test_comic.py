@@ -19,6 +19,15 @@ from palt.methods.comic_head import ComicHead, NormalizedClassifier
 EPS = 1e-8
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one thread avoids the thread-sync cost that dominates on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # ---------------------------------------------------------------- slow references (spec §3)
 def _sig(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
