@@ -21,6 +21,7 @@ is in the restored method state).
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -137,7 +138,7 @@ def build_network(
 ) -> Network:
     name = cfg.model.backbone
     if name == "auto":
-        name = "cnn" if kind == "array" else "identity"
+        name = "cnn" if kind in ("array", "image") else "identity"
     try:
         backbone, dim = create_backbone(name, input_shape=input_shape, **cfg.model.params)
     except ValueError as err:
@@ -210,6 +211,9 @@ class Trainer:
         self.groups = self.benchmark.groups()
         if self.rank0:
             self.run_dir.root.mkdir(parents=True, exist_ok=True)
+            if not resume and self.run_dir.checkpoints.folder.exists():
+                # output.overwrite: a later --resume must not pick up the old run's checkpoints
+                shutil.rmtree(self.run_dir.checkpoints.folder)
             self.run_dir.write_config(yaml.safe_dump(self.resolved, sort_keys=False))
 
         self.train_sampler = EpochSampler(
@@ -263,6 +267,7 @@ class Trainer:
             raw_opt.load_state_dict(checkpoint.optim["optimizer"])
             scheduler.load_state_dict(checkpoint.optim["scheduler"])
             self.progress.update(checkpoint.state["progress"])
+            method.to(fabric.device)
             restore_rng(checkpoint)
         self.net, self.network, self.opt, self.scheduler, self.ema = (
             net,
