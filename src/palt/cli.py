@@ -12,6 +12,7 @@ from palt import __version__
 
 #: subcommand modules, in the order ``palt --help`` lists them
 COMMANDS: list[str] = [
+    "compare",
     "build",
     "stats",
     "train",
