@@ -9,7 +9,8 @@ import pytest
 
 from palt.cli import main
 from palt.data.benchmark import Benchmark
-from palt.data.sources import VOC_CLASSES
+from palt.data.labelcsv import read_label_csv
+from palt.data.sources import SOURCE_READERS, VOC_CLASSES
 
 APPENDIX = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "db-appendix"
 VOC_CSV = APPENDIX / "voc2012_trainval_labels.csv"
@@ -27,23 +28,39 @@ def _voc_tree(root: Path, year: str, split: str, ids: list[str], flags: np.ndarr
 
 
 @needs_appendix
-def test_voc_mlt_from_a_voc_tree_is_the_published_list(tmp_path):
+def test_a_voc_tree_reads_like_the_appendix_table(tmp_path):
+    """Split-file order is the record order of DB's terse_gt_2012 (so voc-mlt gets its list)."""
     with open(VOC_CSV, newline="") as f:
         rows = list(csv.reader(f))[1:]
     ids = [r[0] for r in rows]
     flags = np.where(np.array([r[1:] for r in rows], dtype=int) == 1, 1, -1)
     trainval = _voc_tree(tmp_path, "2012", "trainval", ids, flags)
+    template = "VOC2012/JPEGImages/{id}.jpg"
+    ours = SOURCE_READERS["voc-difficult-positive"](trainval, template)
+    assert ours == read_label_csv(VOC_CSV, template)
+
+
+def test_voc_preset_from_voc_trees(tmp_path):
+    rng = np.random.default_rng(0)
+    p = np.geomspace(0.5, 0.05, 20)
+    flags = np.where(
+        rng.random((400, 20)) < p, rng.choice([1, 0], p=[0.9, 0.1], size=(400, 20)), -1
+    )
+    ids = [f"2009_{k:06d}" for k in range(400)]
+    trainval = _voc_tree(tmp_path, "2012", "trainval", ids, flags)
     test_flags = np.array([[1] + [-1] * 19, [0, 1] + [-1] * 18])
     test = _voc_tree(tmp_path / "t", "2007", "test", ["000001", "000002"], test_flags)
     code = main(["build", "voc-mlt", "--source", str(trainval), "--source-format",
-                 "voc-difficult-positive", "--test-source", str(test), "--val-fraction", "0",
+                 "voc-difficult-positive", "--test-source", str(test), "--max-count", "60",
                  "--out", str(tmp_path / "b")])  # fmt: skip
     assert code == 0
     bench = Benchmark.load(tmp_path / "b")
-    published = (APPENDIX / "voc_mlt_img_ids.txt").read_text().split()
-    assert list(bench.splits["train"].labels.ids) == published
     assert bench.splits["test"].labels.to_dense()[1, :2].tolist() == [1, 1]  # difficult counts
     assert bench.splits["test"].inputs[0]["path"] == "VOC2007/JPEGImages/000001.jpg"
+    train = bench.splits["train"]
+    row = ids.index(train.labels.ids[0])
+    assert train.labels.to_dense()[0].tolist() == np.where(flags[row] >= 0, 1, 0).tolist()
+    assert train.inputs[0]["path"] == f"VOC2012/JPEGImages/{ids[row]}.jpg"
 
 
 def _instances(path: Path, image_ids, labels: np.ndarray) -> None:
@@ -122,7 +139,6 @@ def test_custom_from_a_text_table(tmp_path):
 
 @needs_appendix
 def test_the_appendix_table_reads_the_same_with_table_and_label_csv():
-    from palt.data.labelcsv import read_label_csv
     from palt.data.sources import read_table
 
     template = "VOC2012/JPEGImages/{id}.jpg"
