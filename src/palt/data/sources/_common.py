@@ -54,7 +54,7 @@ def format_path(template: str, where: str, **fields: Any) -> str:
     """``template.format(**fields)``, checked with :func:`check_relative_path`."""
     try:
         path = template.format(**fields)
-    except (KeyError, IndexError, ValueError) as err:
+    except (KeyError, IndexError, ValueError, AttributeError) as err:
         raise SourceError(
             f"path template {template!r}: cannot fill it for {where} ({err!r}); "
             f"available fields: {sorted(fields)}"
