@@ -3,15 +3,15 @@
 For each name in ``palt.methods.available()`` the method is created with its defaults, set up
 on a synthetic long-tailed, partially-labelled training set (N = 2,000), given random
 probabilities if it asks for an extra stage, and its own head is built on D-dim features.
-Two timings per shape (best of ``--repeats`` after warm-up; the minimum is the estimate least
-disturbed by other processes on a shared machine):
+Two timings per shape (best of ``--repeats`` after warm-up, fewer for a method whose step takes
+seconds; the minimum is the estimate least disturbed by other processes on a shared machine):
 
 * ``step``: head(features) → method.loss(...) → backward, against nn.Linear + BCE-with-logits;
 * ``loss``: method.loss on detached head outputs → backward, against BCE-with-logits alone.
 
 Shapes: B=256, C=80 and B=64, C=10,000. Target: ratio ≤ 3 (flagged ``!`` otherwise).
 
-    /work/venv/bin/python benchmarks/bench_losses.py [--repeats 30] [--methods asl bce ...]
+    /work/venv/bin/python benchmarks/bench_losses.py [--repeats 20] [--methods asl bce ...]
 """
 
 from __future__ import annotations
@@ -49,8 +49,15 @@ def long_tailed_labels(n: int, c: int, seed: int = 0, unknown_rate: float = 0.4)
     return LabelSet.from_dense(labels)
 
 
-def best_time(fn: Callable[[], None], repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
+def best_time(fn: Callable[[], None], repeats: int, budget: float = 5.0) -> float:
+    """Best of ``repeats`` runs after warm-up; fewer runs when one run is slow (``budget`` s)."""
+    start = time.perf_counter()
+    fn()
+    first = time.perf_counter() - start
+    if first * (repeats + 2) > budget:
+        repeats = max(1, int(budget / max(first, 1e-9)))
+    else:
+        fn()
         fn()
     times = []
     for _ in range(repeats):
