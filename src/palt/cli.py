@@ -15,6 +15,7 @@ COMMANDS: list[str] = [
     "compare",
     "build",
     "stats",
+    "extract",
     "train",
     "evaluate",
     "predict",

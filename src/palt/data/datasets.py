@@ -8,8 +8,9 @@ batches through.
 
 Inputs come by *kind*, each with a factory registered in ``INPUT_FACTORIES``:
 
-* ``features`` — an N×D float matrix per split, cached in ``<features>/<split>.npy``
-  (what ``palt extract`` writes);
+* ``features`` — an N×D float matrix per split, ``<features>/<split>.npy``, or the sharded
+  feature folder that ``palt extract`` writes (:mod:`palt.data.features`);
+* ``image`` — image files, decoded and transformed per item (:mod:`palt.data.images`);
 * ``text`` — TF-IDF features fitted on the training texts (``palt.data.text.tfidf_features``);
 * ``array`` — the benchmark's ``images.npy`` (uint8 N×H×W or N×H×W×3), scaled to [−1, 1], with
   optional training-time augmentation (random crop after padding with black, horizontal flip) drawn
@@ -203,14 +204,9 @@ def build_datasets(
 ) -> tuple[dict[str, Dataset], dict[str, Any]]:
     """Datasets of ``splits`` for input ``kind``; ``options`` = the ``data`` config as a dict."""
     if kind not in INPUT_FACTORIES:
-        hint = (
-            " (image-file benchmarks: cache features with `palt extract` and set data.features)"
-            if kind == "image"
-            else ""
-        )
         raise ValueError(
             f"data.input: no dataset for input kind {kind!r}; available: "
-            f"{', '.join(sorted(INPUT_FACTORIES))}{hint}"
+            f"{', '.join(sorted(INPUT_FACTORIES))}"
         )
     missing = [s for s in splits if s not in benchmark.splits]
     if missing:
@@ -229,6 +225,10 @@ def _features(
         raise ValueError(
             "data.features: input kind 'features' needs the folder of <split>.npy files"
         )
+    from palt.data.features import is_feature_cache, load_split
+
+    if is_feature_cache(folder):  # sharded output of `palt extract`
+        return {s: load_split(folder, s, benchmark.splits[s].labels) for s in splits}, {}
     out = {}
     for split in splits:
         path = Path(folder) / f"{split}.npy"
@@ -290,6 +290,11 @@ def _text(
 
 def without_augmentation(dataset: Dataset) -> Dataset:
     """The same samples with training-time augmentation switched off (for eval-mode passes)."""
+    if hasattr(dataset, "without_augmentation"):
+        return dataset.without_augmentation()
     if isinstance(dataset, ArrayImageDataset) and dataset.augments:
         return ArrayImageDataset(dataset.images, dataset.labels, seed=dataset.seed)
     return dataset
+
+
+from palt.data import images as _images  # noqa: E402,F401 - registers the "image" input kind

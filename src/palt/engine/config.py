@@ -2,7 +2,7 @@
 
 A config file has the sections below; every key is optional except ``data.benchmark``::
 
-    data:     {benchmark, input, features, text, augment, batch_size, eval_batch_size,
+    data:     {benchmark, input, features, text, augment, image, batch_size, eval_batch_size,
                num_workers, sampler}
     model:    {backbone, params, freeze_backbone}
     method:   {name, params}
@@ -40,13 +40,15 @@ class ConfigError(ValueError):
 class DataConfig:
     benchmark: str = ""
     #: ``auto`` follows the benchmark's input kind (``text`` → TF-IDF features)
-    input: Literal["auto", "features", "text", "array"] = "auto"
+    input: Literal["auto", "features", "text", "array", "image"] = "auto"
     #: folder with ``<split>.npy`` feature matrices (written by ``palt extract``)
     features: str | None = None
     #: keyword arguments of ``palt.data.text.tfidf_features``
     text: dict[str, Any] = field(default_factory=dict)
     #: array images only, training split only: random crop after zero padding, horizontal flip
     augment: dict[str, Any] = field(default_factory=lambda: {"crop_padding": 0, "flip": False})
+    #: image files only: transform sizes, scale, mean/std, on_error (``palt.data.images``)
+    image: dict[str, Any] = field(default_factory=dict)
     #: per process (the global batch is ``batch_size × devices × num_nodes``)
     batch_size: int = 64
     eval_batch_size: int = 256

@@ -6,6 +6,7 @@ sits on top. Built-in names:
 * ``identity`` — the inputs are already features (TF-IDF, cached backbone features); D = input D.
 * ``mlp`` — ``hidden`` (list of widths) fully connected layers with ReLU and ``dropout``.
 * ``cnn`` — the small CPU-friendly convolutional network of :mod:`palt.models.cnn`.
+* ``timm`` — a timm model by ``model_name`` with local ``weights`` (:mod:`palt.models.timm_backbones`).
 
 More backbones (e.g. timm models with local weights) register with :func:`register_backbone`.
 """
@@ -99,6 +100,8 @@ def _cnn(
     model = SmallCNN(input_shape[0], tuple(int(w) for w in widths), dropout)
     return model, model.out_features
 
+
+from palt.models import timm_backbones  # noqa: E402,F401 - registers "timm" (imports timm lazily)
 
 __all__ = [
     "SmallCNN",
