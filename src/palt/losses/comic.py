@@ -43,20 +43,24 @@ def class_weights(counts: torch.Tensor, exponent: float) -> torch.Tensor:
 def _focal_log_likelihood(
     q_pos: torch.Tensor,
     q_neg: torch.Tensor,
-    t: torch.Tensor,
+    positive: torch.Tensor,
     weight: torch.Tensor,
     gamma_pos: torch.Tensor,
     gamma_neg: torch.Tensor,
     eps: float,
     detach: bool = True,
 ) -> torch.Tensor:
-    """Per-entry ``ℓ`` of the module docstring (not negated); ``detach``: no gradient through
-    the focusing factor (both reference implementations)."""
-    ll = t * torch.log(q_pos.clamp_min(eps)) + (1 - t) * torch.log(q_neg.clamp_min(eps))
-    q_t = t * q_pos + (1 - t) * q_neg
-    q_t = q_t.detach() if detach else q_t
-    gamma = t * gamma_pos + (1 - t) * gamma_neg
-    return weight * ll * torch.pow(1 - q_t, gamma)
+    """Per-entry ``ℓ`` of the module docstring (not negated); ``positive``: boolean ``t``;
+    ``detach``: no gradient through the focusing factor (both reference implementations).
+
+    With a binary ``t`` only one of ``q⁺``/``q⁻`` enters each entry, so ``q_t`` is selected first
+    and a single log and a single power are taken (same values and gradients as the sum form).
+    """
+    q_t = torch.where(positive, q_pos, q_neg)
+    gamma = torch.where(positive, gamma_pos, gamma_neg)
+    with torch.set_grad_enabled(torch.is_grad_enabled() and not detach):
+        focusing = torch.pow(1 - q_t, gamma) * weight
+    return torch.log(q_t.clamp_min(eps)) * focusing
 
 
 def _as_float(logits: torch.Tensor) -> torch.Tensor:
@@ -144,12 +148,25 @@ class MultiFocalModifier(nn.Module):
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         z, masks = prepare(logits, targets)
-        t = masks.pos
+        return self.from_positives(z, masks.pos > 0)
+
+    def from_positives(
+        self,
+        z: torch.Tensor,
+        positive: torch.Tensor,
+        prior_scores: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """:meth:`forward` with the targets already checked (by
+        :func:`~palt.losses._common.prepare`): ``positive`` is the boolean positive mask;
+        ``prior_scores`` is variant B's ``a`` for these positives when the caller already has it.
+        For a caller applying the loss to several logits of one batch."""
+        z = _as_float(z)
         p = torch.sigmoid(z)
         q_neg = (1 - p + self.clip).clamp(max=1)
         q_pos = p
         if self.prior is not None:
-            a = self.prior_scores(t)
+            a = self.prior_scores(positive.to(z.dtype)) if prior_scores is None else prior_scores
+            a = a.to(z.dtype)
             q_pos = p * (1 - a)
             q_neg = torch.where(a != 0, q_neg * self.prior_factor, q_neg).clamp(max=1)
         w = self.weight.to(z.dtype)
@@ -157,14 +174,14 @@ class MultiFocalModifier(nn.Module):
         ell = _focal_log_likelihood(
             q_pos,
             q_neg,
-            t,
+            positive,
             weight,
             self.gamma_pos_pn + self.ht_pos * w,
             self.gamma_neg_pn + self.ht_neg * w,
             self.eps,
             self.detach_focusing,
         )
-        return reduce(-ell, self.reduction)
+        return -reduce(ell, self.reduction)
 
 
 class ReflectiveLabelCorrector(nn.Module):
@@ -240,25 +257,30 @@ class ReflectiveLabelCorrector(nn.Module):
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor, epoch: int) -> torch.Tensor:
         z, masks = prepare(logits, targets)
-        y = masks.pos
-        p = torch.sigmoid(z - self.margin * y)
+        return self.from_positives(z, masks.pos > 0, epoch)
+
+    def from_positives(self, z: torch.Tensor, positive: torch.Tensor, epoch: int) -> torch.Tensor:
+        """:meth:`forward` with the targets already checked: the boolean positive mask."""
+        z = _as_float(z)
+        p = torch.sigmoid(torch.sub(z, positive.to(z.dtype), alpha=self.margin))
         threshold = self.class_threshold(p)
         if epoch >= self.start_epoch:
-            recalled = ((y == 0) & (p.detach() > self.tau) & (p.detach() > threshold)).to(z.dtype)
+            p_sg = p.detach()
+            recalled = ~positive & (p_sg > self.tau) & (p_sg > threshold)
         else:
-            recalled = torch.zeros_like(y)
+            recalled = torch.zeros_like(positive)
         if int(self.epoch) != epoch:
             self.epoch.fill_(epoch)
             self.counts.copy_(self.base_counts)
-        self.counts += recalled.sum(0).double().to(self.counts.device)
-        self.last_recalled = recalled.detach()
-        t = torch.maximum(y, recalled)
+        self.counts += recalled.sum(0).to(self.counts)
+        self.last_recalled = recalled
+        t = positive | recalled
         v = class_weights(self.counts, self.weight_exponent).to(z.dtype)
         q_neg = (1 - p + self.clip).clamp(max=1)
         ell = _focal_log_likelihood(
             p, q_neg, t, v, torch.zeros_like(v), self.gamma_neg + v, self.eps, self.detach_focusing
         )
-        n_t = t.sum().clamp_min(1.0)
+        n_t = t.sum().to(z.dtype).clamp_min(1.0)
         return -(self.batch_scale / n_t) * ell.sum()
 
 
@@ -272,7 +294,7 @@ class HeadTailBalancer(nn.Module):
     both are 0). Gradients reach ``z_b`` only.
     """
 
-    def __init__(self, loss: nn.Module, exponent: float = 2.0) -> None:
+    def __init__(self, loss: MultiFocalModifier, exponent: float = 2.0) -> None:
         super().__init__()
         self.loss = loss
         self.exponent = float(exponent)
@@ -280,14 +302,30 @@ class HeadTailBalancer(nn.Module):
     def kappa(
         self, zhat_head: torch.Tensor, zhat_tail: torch.Tensor, targets: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(κ_h, κ_t)`` for these targets."""
+        z, masks = prepare(zhat_head, targets)
+        positive = masks.pos > 0
+        return self._kappa(z, _as_float(zhat_tail), positive, self._prior_scores(positive, z))
+
+    def _prior_scores(self, positive: torch.Tensor, z: torch.Tensor) -> torch.Tensor | None:
+        return None if self.loss.prior is None else self.loss.prior_scores(positive.to(z.dtype))
+
+    def _kappa(
+        self,
+        zhat_head: torch.Tensor,
+        zhat_tail: torch.Tensor,
+        positive: torch.Tensor,
+        prior_scores: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.no_grad():
-            lh = self.loss(zhat_head.detach(), targets).pow(self.exponent)
-            lt = self.loss(zhat_tail.detach(), targets).pow(self.exponent)
+            lh = self.loss.from_positives(zhat_head.detach(), positive, prior_scores)
+            lt = self.loss.from_positives(zhat_tail.detach(), positive, prior_scores)
+            lh, lt = lh.pow(self.exponent), lt.pow(self.exponent)
             total = lh + lt
-            if float(total) <= 0:
-                half = torch.full_like(total, 0.5)
-                return half, half
-            return lh / total, lt / total
+            half = torch.full_like(total, 0.5)
+            return torch.where(total > 0, lh / total, half), torch.where(
+                total > 0, lt / total, half
+            )
 
     def forward(
         self,
@@ -296,8 +334,29 @@ class HeadTailBalancer(nn.Module):
         z_balanced: torch.Tensor,
         targets: torch.Tensor,
     ) -> torch.Tensor:
-        k_h, k_t = self.kappa(zhat_head, zhat_tail, targets)
-        p_b = F.softmax(_as_float(z_balanced), dim=1)
-        p_h = F.softmax(_as_float(zhat_head).detach(), dim=1).to(p_b.dtype)
-        p_t = F.softmax(_as_float(zhat_tail).detach(), dim=1).to(p_b.dtype)
-        return k_h * self.loss(p_h * p_b, targets) + k_t * self.loss(p_t * p_b, targets)
+        z_b, masks = prepare(z_balanced, targets)
+        positive = masks.pos > 0
+        return self.from_positives(
+            zhat_head, zhat_tail, z_b, positive, self._prior_scores(positive, z_b)
+        )
+
+    def from_positives(
+        self,
+        zhat_head: torch.Tensor,
+        zhat_tail: torch.Tensor,
+        z_balanced: torch.Tensor,
+        positive: torch.Tensor,
+        prior_scores: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """:meth:`forward` with the targets already checked (boolean positive mask) and, for
+        variant B, the batch's prior scores ``a`` already computed (``None``: computed here)."""
+        zh, zt, zb = _as_float(zhat_head), _as_float(zhat_tail), _as_float(z_balanced)
+        if prior_scores is None:
+            prior_scores = self._prior_scores(positive, zb)
+        k_h, k_t = self._kappa(zh, zt, positive, prior_scores)
+        p_b = F.softmax(zb, dim=1)
+        p_h = F.softmax(zh.detach(), dim=1).to(p_b.dtype)
+        p_t = F.softmax(zt.detach(), dim=1).to(p_b.dtype)
+        return k_h * self.loss.from_positives(
+            p_h * p_b, positive, prior_scores
+        ) + k_t * self.loss.from_positives(p_t * p_b, positive, prior_scores)

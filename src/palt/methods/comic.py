@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from palt.labels import LabelSet
+from palt.losses._common import prepare
 from palt.losses.comic import HeadTailBalancer, MultiFocalModifier, ReflectiveLabelCorrector
 from palt.methods.base import Method, Outputs, TrainContext
 from palt.methods.comic_head import ATTENTION_MODES, BRANCHES, ComicHead
@@ -177,36 +178,37 @@ class Comic(Method):
             )
         if not hasattr(self, "htb"):
             raise RuntimeError("comic: setup(context) must be called before loss()")
-        z_b = outputs["logits"]
+        z_b, masks = prepare(outputs["logits"], targets)  # the targets are checked once
+        positive = masks.pos > 0
         z_h, zhat_h = outputs["z_head"], outputs["zhat_head"]
         z_t, zhat_t = outputs["z_tail"], outputs["zhat_tail"]
         mfm = self.htb.loss
-        mfm_h, mfm_t, mfm_b = mfm(z_h, targets), mfm(z_t, targets), mfm(z_b, targets)
+        a = None if mfm.prior is None else mfm.prior_scores(positive.to(z_b.dtype))
+        mfm_h, mfm_t, mfm_b = (mfm.from_positives(z, positive, a) for z in (z_h, z_t, z_b))
         rlc_inputs = {"head": zhat_h, "tail": zhat_t, "balanced": z_b}
-        rlc = {b: self.rlc[b](rlc_inputs[b], targets, epoch) for b in BRANCHES}
+        rlc = {b: self.rlc[b].from_positives(rlc_inputs[b], positive, epoch) for b in BRANCHES}
         total = self.lambda_m * (mfm_h + mfm_t + mfm_b) + self.lambda_c * sum(rlc.values())
         if self.balance == "htb":
-            total = total + self.lambda_b * self.htb(zhat_h, zhat_t, z_b, targets)
+            total = total + self.lambda_b * self.htb.from_positives(
+                zhat_h, zhat_t, z_b, positive, a
+            )
         elif self.balance == "irm":
             total = total + self.lambda_b * (mfm_h + mfm_t + mfm_b) / 3
-        self._count_recalled(targets, indices, epoch)
+        self._count_recalled(positive, indices, epoch)
         return total
 
-    def _count_recalled(self, targets: torch.Tensor, indices: torch.Tensor, epoch: int) -> None:
+    def _count_recalled(self, positive: torch.Tensor, indices: torch.Tensor, epoch: int) -> None:
         if int(self.diag_epoch) != epoch:
             self.diag_epoch.fill_(epoch)
             self.diag_counts.zero_()
-        full = None
+        recalled = torch.stack([self.rlc[b].last_recalled for b in BRANCHES])
+        counts = [recalled.sum((1, 2))]
         if self.full_labels is not None:
             rows = self.full_labels.rows(indices.detach().cpu().numpy())
-            full = torch.as_tensor(rows == 1, device=targets.device)
-            missing = full & (targets != 1)
-        for k, b in enumerate(BRANCHES):
-            recalled = self.rlc[b].last_recalled.bool()
-            self.diag_counts[k, 0] += recalled.sum().item()
-            if full is not None:
-                self.diag_counts[k, 1] += (recalled & full).sum().item()
-                self.diag_counts[k, 2] += missing.sum().item()
+            full = torch.as_tensor(rows == 1, device=positive.device)
+            missing = (full & ~positive).sum()
+            counts += [(recalled & full).sum((1, 2)), missing.expand(len(BRANCHES))]
+        self.diag_counts += torch.stack(counts, dim=1).to(self.diag_counts)
 
     def diagnostics(self) -> dict[str, float]:
         """Labels recalled by each branch's RLC in the current epoch (paper Fig. 5a); with full
