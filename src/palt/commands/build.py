@@ -34,6 +34,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--source-format",
         help=f"reader of --source/--test-source, one of {source_formats()} (default: the preset's)",
     )
+    src.add_argument(
+        "--select-source",
+        help="labels the long tail is selected on, in their record order (same ids as --source, "
+        "whose labels the benchmark keeps); PLT-VOC: DB's labels where difficult objects count",
+    )
+    src.add_argument("--select-format", help="reader of --select-source (default: --source's)")
     src.add_argument("--test-source", help="test label source (VOC2007 test, COCO val2017)")
     src.add_argument(
         "--stream-source",
@@ -111,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
     inputs = BuildInputs(
         source=args.source,
         source_format=args.source_format,
+        select_source=args.select_source,
+        select_format=args.select_format,
         test_source=args.test_source,
         stream_source=args.stream_source,
         stream_format=args.stream_format,

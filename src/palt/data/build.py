@@ -4,7 +4,8 @@ The steps and their order (see :mod:`palt.data.presets`):
 
 1. full labels of the source, in record order;
 2. long-tailed selection (Python ``random.Random(seed)``; for the COCO presets the paired VOC
-   selection may run first on the same stream, as in the original script);
+   selection may run first on the same stream, as in the original script), on the labels of a
+   separate *select source* when one is given (same ids; the benchmark keeps the source's labels);
 3. validation (and, for built-in sets, test) parts by iterative stratification on the *full*
    labels, in the order of step 2;
 4. missing labels on the training part only; validation and test labels stay as the source gives
@@ -42,6 +43,8 @@ class BuildInputs:
 
     source: PathLike | None = None
     source_format: str | None = None  # None: the preset's default
+    select_source: PathLike | None = None  # labels the long tail is selected on (None: source)
+    select_format: str | None = None  # None: the source's format
     test_source: PathLike | None = None
     stream_source: PathLike | None = None
     stream_format: str = "label-csv"
@@ -173,21 +176,31 @@ def _check_classes(preset: Preset, labels: LabelSet, path: PathLike) -> None:
 def _build_from_labels(preset: Preset, inputs: BuildInputs) -> _Built:
     if inputs.source is None:
         raise ValueError(f"preset {preset.name!r} needs --source (the training label file)")
-    reader = source_reader(inputs.source_format or preset.source_format)
+    source_format = inputs.source_format or preset.source_format
+    reader = source_reader(source_format)
     full, items = reader(Path(inputs.source), preset.train_paths)
     _check_classes(preset, full, inputs.source)
     kind = "text" if items and "text" in items[0] else "image"
     built = _Built({}, kind, {"source": inputs.source})
     built.counts["source"] = class_counts(full)
-    rows: list[int] | np.ndarray = np.arange(full.n_samples)
+    rows: np.ndarray = np.arange(full.n_samples)
     if preset.longtail is not None:
         rng = random.Random(preset.seed)
         _advance_stream(preset, inputs, rng, built)
-        rows = longtail_rows(full, preset.longtail, rng)
+        select, to_source = _selection_labels(inputs, source_format, full, built)
+        chosen = longtail_rows(select, preset.longtail, rng)
+        rows = to_source[chosen]
         built.notes.append(
             f"long-tailed selection: {len(rows)} of {full.n_samples} source rows in the "
             "sampler's output order; train and val keep that order, and with --val-fraction 0 "
             "the training split is exactly the selection"
+        )
+        if select is not full:
+            built.counts["longtail_select"] = class_counts(select.subset(chosen))
+    elif inputs.select_source is not None:
+        raise ValueError(
+            f"--select-source: preset {preset.name!r} has no long-tail step to select with "
+            "(add --pareto-b and --max-count)"
         )
     pool = full.subset(rows)
     if preset.longtail is not None:
@@ -208,6 +221,49 @@ def _build_from_labels(preset: Preset, inputs: BuildInputs) -> _Built:
     pool_items = [items[i] for i in rows]
     _split_and_drop(preset, pool, lambda r: {"inputs": [pool_items[i] for i in r]}, built, test)
     return built
+
+
+def _selection_labels(
+    inputs: BuildInputs, source_format: str, full: LabelSet, built: _Built
+) -> tuple[LabelSet, np.ndarray]:
+    """Labels the long tail is selected on, and the ``full`` row of each of their rows.
+
+    Without ``--select-source`` these are ``full`` itself. With it, the selection runs on the
+    select source in *its* record order (the sampler depends on the order), and the benchmark
+    takes its labels from ``full`` by id: COMIC selected PLT-VOC on DB's labels, where every
+    object counts, and trained on flag-1 labels (``specs/comic.md`` §2.2, §2.6).
+    """
+    if inputs.select_source is None:
+        return full, np.arange(full.n_samples)
+    path = inputs.select_source
+    # only the labels are used, so the plain {id} template suits every reader
+    select, _ = source_reader(inputs.select_format or source_format)(Path(path), "{id}")
+    if select.classes != full.classes:
+        raise ValueError(
+            f"--select-source {path}: classes {list(select.classes)} differ from the classes "
+            f"of --source {inputs.source} {list(full.classes)}"
+        )
+    position = {sample_id: row for row, sample_id in enumerate(full.ids)}
+    only_select = [i for i in select.ids if i not in position]
+    if only_select or select.n_samples != full.n_samples:
+        own = set(select.ids)
+        only_source = [i for i in full.ids if i not in own]
+        raise ValueError(
+            f"--select-source {path} and --source {inputs.source} must list the same ids: "
+            f"{len(only_select)} only in the select source{_first(only_select)}, "
+            f"{len(only_source)} only in the source{_first(only_source)}"
+        )
+    built.sources["select_source"] = path
+    built.counts["select_source"] = class_counts(select)
+    built.notes.append(
+        f"long tail selected on the labels of {Path(path).name} (in its record order); the "
+        f"benchmark's labels come from {Path(inputs.source).name} (matched by id)"  # type: ignore[arg-type]
+    )
+    return select, np.array([position[i] for i in select.ids], dtype=np.int64)
+
+
+def _first(ids: list[str]) -> str:
+    return f" (first {ids[0]!r})" if ids else ""
 
 
 def _advance_stream(preset: Preset, inputs: BuildInputs, rng: random.Random, built: _Built) -> None:
