@@ -576,3 +576,25 @@ def test_method_under_bf16_autocast_is_finite(name):
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in head.parameters() if p.grad is not None)
+
+
+def test_pfm_prior_from_sparse_labels_equals_the_dense_formula():
+    """Setup builds M̃ from a sparse YᵀY (dense and sparse label sets); compare with numpy."""
+    obs, _ = _labels(c=7)
+    dense = obs.to_dense()
+    dense[:, 5] = np.minimum(dense[:, 5], 0)  # a class never observed: zero column in M̃
+    y = (dense == 1).astype(np.float64)
+    m = y.T @ y
+    col = m.sum(0)
+    want = np.where(col > 0, m / np.where(col > 0, col, 1), 0).astype(np.float32)
+    for labels in (LabelSet.from_dense(dense), LabelSet.from_dense(dense).to_sparse()):
+        method = methods.create("comic-pfm", hidden=8)
+        method.setup(TrainContext(labels, epochs=1, steps_per_epoch=1))
+        np.testing.assert_array_equal(method.htb.loss.prior.numpy(), want)
+    dense_mfm = MultiFocalModifier(COUNTS, variant="B", cooccurrence=torch.as_tensor(_cooc()))
+    sparse_mfm = MultiFocalModifier(
+        COUNTS, variant="B", cooccurrence=torch.as_tensor(_cooc()).double().to_sparse()
+    )
+    assert torch.equal(dense_mfm.prior, sparse_mfm.prior)
+    with pytest.raises(ValueError, match="C×C"):
+        MultiFocalModifier(COUNTS, variant="B", cooccurrence=torch.ones(6, 5).to_sparse())

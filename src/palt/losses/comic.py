@@ -63,6 +63,25 @@ def _focal_log_likelihood(
     return torch.log(q_t.clamp_min(eps)) * focusing
 
 
+def _column_normalised(cooccurrence: torch.Tensor, classes: int) -> torch.Tensor:
+    """``M̃ = M / column sums`` (0 in an all-zero column) as a dense fp32 C×C matrix, from a dense
+    or a sparse (COO) ``M``; the sparse route never builds a dense fp64 C×C matrix."""
+    m = cooccurrence if cooccurrence.is_sparse else torch.as_tensor(cooccurrence)
+    if m.shape != (classes, classes):
+        raise ValueError(f"cooccurrence must be C×C = {classes}², got {tuple(m.shape)}")
+    if not m.is_sparse:
+        m = m.double()
+        col = m.sum(0, keepdim=True)
+        return torch.where(col > 0, m / col.clamp_min(1e-300), 0).float()
+    m = m.coalesce()
+    rows, cols = m.indices()
+    values = m.values().double()
+    col = torch.zeros(classes, dtype=torch.float64).index_add_(0, cols, values)
+    out = torch.zeros(classes, classes, dtype=torch.float32)
+    out[rows, cols] = (values / col[cols]).float()
+    return out
+
+
 def _as_float(logits: torch.Tensor) -> torch.Tensor:
     return logits if logits.dtype == torch.float64 else logits.float()
 
@@ -77,7 +96,8 @@ class MultiFocalModifier(nn.Module):
     * **A** (``repo:loss/Multi-GrainedFocalLoss.py``, the paper's MFM): ``q⁺ = p``; ``γ⁻_pn = 4``,
       ``e = 1/6``.
     * **B** (``repo:loss/PriorFocalModifierLoss.py``, "Prior Focal Modifier", used by the repo's
-      configs): ``γ⁻_pn = 3``, ``e = 1/3`` and a co-occurrence prior. With ``M̃`` the
+      configs): ``γ⁻_pn = 3``, ``e = 1/3`` and a co-occurrence prior (``cooccurrence``: dense, or
+      a sparse COO tensor for many classes). With ``M̃`` the
       column-normalised co-occurrence matrix ``M = YᵀY``, sample ``i`` gets
       ``a_i = mean_{k: y_ik = 1} M̃_k,:`` renormalised to sum 1 (``a_i = 0`` when the sample has no
       positive); then ``q⁺ = p (1 − a)`` and, where ``a ≠ 0``, ``q⁻ ← min(prior_factor · q⁻, 1)``.
@@ -125,15 +145,7 @@ class MultiFocalModifier(nn.Module):
         exponent = default_exponent if weight_exponent is None else float(weight_exponent)
         self.register_buffer("weight", class_weights(counts, exponent).float())
         if variant == "B":
-            m = torch.as_tensor(cooccurrence, dtype=torch.float64)
-            if m.shape != (counts.numel(), counts.numel()):
-                raise ValueError(
-                    f"cooccurrence must be C×C = {counts.numel()}², got {tuple(m.shape)}"
-                )
-            col = m.sum(0, keepdim=True)
-            self.register_buffer(
-                "prior", torch.where(col > 0, m / col.clamp_min(1e-300), 0).float()
-            )
+            self.register_buffer("prior", _column_normalised(cooccurrence, counts.numel()))
         else:
             self.prior = None
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import nn
 
@@ -51,6 +53,18 @@ LR_STEPS: dict[str, dict[str, int]] = {
 BALANCE_MODES = ("htb", "irm", "none")
 PREDICT_BRANCHES = ("balanced", "head", "tail")
 _PREDICT_KEYS = {"balanced": "logits", "head": "zhat_head", "tail": "zhat_tail"}
+
+
+def _sparse_cooccurrence(labels: LabelSet) -> torch.Tensor:
+    """``M = YᵀY`` over the observed positives, sparse COO (a dense one is C² = 10⁸ at C = 10⁴)."""
+    if labels.is_sparse:
+        indptr, indices, _, _ = labels.csr_arrays()
+        y = sp.csr_matrix((np.ones(len(indices)), indices, indptr), shape=labels.shape)
+    else:  # csr_arrays would also list every negative of a dense set
+        y = sp.csr_matrix(labels.to_dense() == 1, dtype=np.float64)
+    m = (y.T @ y).tocoo()
+    index = torch.from_numpy(np.vstack([m.row, m.col]).astype(np.int64))
+    return torch.sparse_coo_tensor(index, torch.from_numpy(m.data), m.shape, check_invariants=True)
 
 
 def _choice(name: str, value: Any, allowed: tuple[Any, ...]) -> Any:
@@ -152,7 +166,7 @@ class Comic(Method):
     def setup(self, context: TrainContext) -> None:
         labels = context.train_labels
         counts = torch.as_tensor(labels.positive_counts())
-        cooc = torch.as_tensor(labels.cooccurrence()) if self.mfm_variant == "B" else None
+        cooc = _sparse_cooccurrence(labels) if self.mfm_variant == "B" else None
         mfm = MultiFocalModifier(counts, variant=self.mfm_variant, cooccurrence=cooc)
         # the balancer owns the one MFM instance (shared tensors would break safetensors)
         self.htb = HeadTailBalancer(mfm, exponent=self.htb_exponent)
