@@ -1,6 +1,7 @@
-"""`palt build` options: a separate selection source (PLT-VOC fidelity)."""
+"""`palt build` options: a separate selection source (PLT-VOC fidelity), path templates."""
 
 import csv
+import json
 import random
 from pathlib import Path
 
@@ -138,3 +139,58 @@ def test_select_source_needs_a_long_tail(tmp_path, capsys):
                  "--out", str(tmp_path / "o")])  # fmt: skip
     assert code == 2
     assert "has no long-tail step" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- --path-template
+def _instances(path, image_ids, y):
+    cats = [{"id": c + 1, "name": f"k{c}"} for c in range(y.shape[1])]
+    anns = [
+        {"id": n, "image_id": image_ids[r], "category_id": int(c) + 1, "iscrowd": 0}
+        for n, (r, c) in enumerate(zip(*np.nonzero(y), strict=True))
+    ]
+    images = [{"id": i, "file_name": f"COCO_{i:012d}.jpg"} for i in image_ids]
+    path.write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+
+
+def test_path_templates_with_coco_through_custom(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    y = (rng.random((80, 4)) < 0.4).astype(int)
+    train_ids = [int(i) for i in rng.permutation(10**5)[:80] + 1]
+    _instances(tmp_path / "train.json", train_ids, y)
+    _instances(tmp_path / "val.json", [7, 9], np.array([[1, 0, 0, 0], [0, 1, 1, 0]]))
+    out = tmp_path / "b"
+    args = ["build", "custom", "--source", str(tmp_path / "train.json"), "--source-format", "coco",
+            "--test-source", str(tmp_path / "val.json"), "--out", str(out)]  # fmt: skip
+    assert main([*args, "--path-template", "train2017/{file_name}",
+                 "--test-path-template", "val2017/{id:0>12}.jpg"]) == 0  # fmt: skip
+    bench = Benchmark.load(out)
+    for split in ("train", "val"):
+        for item in bench.splits[split].inputs:
+            assert item["path"] == f"train2017/COCO_{int(item['id']):012d}.jpg"
+    assert [x["path"] for x in bench.splits["test"].inputs] == [
+        "val2017/000000000007.jpg",
+        "val2017/000000000009.jpg",
+    ]
+    assert bench.manifest["params"]["train_paths"] == "train2017/{file_name}"
+    # one template for both sources
+    assert main([*args, "--path-template", "img/{id}.jpg"]) == 0
+    bench = Benchmark.load(out)
+    assert bench.splits["test"].inputs[1]["path"] == "img/9.jpg"
+    assert (
+        bench.splits["train"].inputs[0]["path"]
+        == f"img/{bench.splits['train'].inputs[0]['id']}.jpg"
+    )
+    # without a template, custom's default is the bare id
+    assert main(args) == 0
+    assert Benchmark.load(out).splits["test"].inputs[0]["path"] == "7"
+    capsys.readouterr()
+    assert main([*args, "--path-template", "../{file_name}"]) == 2
+    assert "escapes the data root" in capsys.readouterr().err
+    assert main([*args, "--path-template", "{nope}.jpg"]) == 2
+    assert "available fields: ['file_name', 'id']" in capsys.readouterr().err
+
+
+def test_path_template_needs_an_image_source(tmp_path, capsys):
+    code = main(["build", "debtags-plt", "--path-template", "{id}", "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "debtags-plt reads no image sources" in capsys.readouterr().err

