@@ -328,10 +328,12 @@ def test_normalized_classifier_and_adjusted_logits(groups):
         z.detach().numpy(), _np_normalized_logits(f.numpy(), w, groups), rtol=1e-10
     )
     for a in (-1.0, 2.0):
+        want = _np_adjusted_logits(f.numpy(), w, e.numpy(), a, groups)
         got = cls.adjusted(f, z, e, a).detach().numpy()
-        np.testing.assert_allclose(
-            got, _np_adjusted_logits(f.numpy(), w, e.numpy(), a, groups), rtol=1e-10
-        )
+        np.testing.assert_allclose(got, want, rtol=1e-10)
+        z_both, zhat_both = cls.with_adjusted(f, e, a)  # the head's shared-normalisation path
+        np.testing.assert_allclose(zhat_both.detach().numpy(), want, rtol=1e-10)
+        np.testing.assert_allclose(z_both.detach().numpy(), z.detach().numpy(), rtol=1e-12)
     with pytest.raises(ValueError, match="divide"):
         NormalizedClassifier(9, 5, groups=2)
 

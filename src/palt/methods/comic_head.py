@@ -59,7 +59,23 @@ class NormalizedClassifier(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         f = F.normalize(self._split(features), dim=-1)
-        return torch.einsum("bkd,ckd->bc", f, self.normalized_weight()) * (self.scale / self.groups)
+        return self._logits(f, self.normalized_weight())
+
+    def _logits(self, f: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bkd,ckd->bc", f, w) * (self.scale / self.groups)
+
+    def _adjusted(
+        self,
+        f: torch.Tensor,
+        w: torch.Tensor,
+        logits: torch.Tensor,
+        direction: torch.Tensor,
+        coefficient: float,
+    ) -> torch.Tensor:
+        e = F.normalize(self._split(direction.to(f.dtype)), dim=-1)
+        cos = torch.einsum("bkd,kd->bk", f, e)
+        e_dot_w = torch.einsum("kd,ckd->kc", e, w)
+        return logits + (coefficient * self.scale / self.groups) * (cos @ e_dot_w)
 
     def adjusted(
         self,
@@ -70,10 +86,17 @@ class NormalizedClassifier(nn.Module):
     ) -> torch.Tensor:
         """Eq. 10 given the plain ``logits`` of the same ``features``; ``direction`` = ``e``."""
         f = F.normalize(self._split(features), dim=-1)
-        e = F.normalize(self._split(direction.to(f.dtype)), dim=-1)
-        cos = torch.einsum("bkd,kd->bk", f, e)
-        e_dot_w = torch.einsum("kd,ckd->kc", e, self.normalized_weight())
-        return logits + (coefficient * self.scale / self.groups) * (cos @ e_dot_w)
+        return self._adjusted(f, self.normalized_weight(), logits, direction, coefficient)
+
+    def with_adjusted(
+        self, features: torch.Tensor, direction: torch.Tensor, coefficient: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(z, ẑ)``: :meth:`forward` and :meth:`adjusted`, normalising features and weights
+        once."""
+        f = F.normalize(self._split(features), dim=-1)
+        w = self.normalized_weight()
+        z = self._logits(f, w)
+        return z, self._adjusted(f, w, z, direction, coefficient)
 
 
 class AdditiveAttention(nn.Module):
@@ -169,11 +192,12 @@ class ComicHead(nn.Module):
                 self.e_head.mul_(self.momentum).add_(f_h.detach().float().mean(0))
                 self.e_tail.mul_(self.momentum).add_(f_t.detach().float().mean(0))
         cls = self.classifier
-        z_h, z_t = cls["head"](f_h), cls["tail"](f_t)
+        z_h, zhat_h = cls["head"].with_adjusted(f_h, self.e_head, -self.head_coefficient)
+        z_t, zhat_t = cls["tail"].with_adjusted(f_t, self.e_tail, self.tail_coefficient)
         return {
             "logits": cls["balanced"](self._fuse(f_b, f_h, f_t)),
             "z_head": z_h,
-            "zhat_head": cls["head"].adjusted(f_h, z_h, self.e_head, -self.head_coefficient),
+            "zhat_head": zhat_h,
             "z_tail": z_t,
-            "zhat_tail": cls["tail"].adjusted(f_t, z_t, self.e_tail, self.tail_coefficient),
+            "zhat_tail": zhat_t,
         }
