@@ -194,3 +194,30 @@ def test_path_template_needs_an_image_source(tmp_path, capsys):
     code = main(["build", "debtags-plt", "--path-template", "{id}", "--out", str(tmp_path / "o")])
     assert code == 2
     assert "debtags-plt reads no image sources" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- custom reads tables
+def test_custom_reads_tables_by_default_and_label_csv_on_request(tmp_path, capsys):
+    lists = tmp_path / "lists.csv"
+    lists.write_text("id,path,positives\na,x/a.png,cat|dog\nb,x/b.png,dog\nc,x/c.png,\n")
+    assert main(["build", "custom", "--source", str(lists), "--val-fraction", "0",
+                 "--out", str(tmp_path / "t")]) == 0  # fmt: skip
+    bench = Benchmark.load(tmp_path / "t")
+    assert bench.manifest["params"]["source_format"] == "table"
+    train = bench.splits["train"]
+    assert bench.classes == ("cat", "dog")
+    assert train.labels.to_dense().tolist() == [[1, 1], [0, 1], [0, 0]]
+    assert [x["path"] for x in train.inputs] == ["x/a.png", "x/b.png", "x/c.png"]
+
+    dense = _small(tmp_path / "dense.csv", [f"s{k}" for k in range(6)])
+    for fmt in ([], ["--source-format", "label-csv"]):
+        out = tmp_path / f"d{len(fmt)}"
+        assert main(["build", "custom", "--source", str(dense), "--val-fraction", "0",
+                     "--out", str(out), *fmt]) == 0  # fmt: skip
+        train = Benchmark.load(out).splits["train"]
+        assert train.labels.to_dense().tolist() == _read_csv(dense)[2].tolist()
+        assert train.inputs[4] == {"id": "s4", "path": "s4"}
+    capsys.readouterr()
+    assert main(["build", "custom", "--source", str(lists), "--source-format", "label-csv",
+                 "--out", str(tmp_path / "e")]) == 2  # fmt: skip
+    assert "lists.csv line 2" in capsys.readouterr().err

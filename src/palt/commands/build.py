@@ -32,7 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--source", help="training label source (e.g. VOC2012 trainval labels)")
     src.add_argument(
         "--source-format",
-        help=f"reader of --source/--test-source, one of {source_formats()} (default: the preset's)",
+        help=f"reader of --source/--test-source, one of {source_formats()} (default: the "
+        "preset's: label-csv, custom: table)",
     )
     src.add_argument(
         "--select-source",

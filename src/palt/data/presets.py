@@ -124,6 +124,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "custom",
             "Any label table: optional long tail (--pareto-b/--max-count), missing labels, val split",
+            source_format="table",
         ),
         Preset(
             "debtags-plt",
