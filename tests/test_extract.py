@@ -28,7 +28,7 @@ SIZE = 32
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("extract")
-    bench = image_benchmark(root, sizes=(11, 5, 6), corrupt=("train", 6))
+    bench = image_benchmark(root, sizes=(11, 5, 6), corrupt=(("train", 6),))
     torch.manual_seed(0)
     ref = timm.create_model("test_resnet", pretrained=False)
     save_file(ref.state_dict(), str(root / "tiny.safetensors"))

@@ -62,7 +62,7 @@ def test_train_transform_is_a_function_of_seed_epoch_index(tmp_path):
 
 
 def test_skip_policy_counts_and_drops_the_corrupt_image(tmp_path):
-    bench = Benchmark.load(image_benchmark(tmp_path, corrupt=("train", 4)))
+    bench = Benchmark.load(image_benchmark(tmp_path, corrupt=(("train", 4),)))
     ds = split_dataset(bench, "train", {"size": 16, "on_error": "skip"}, train=False)
     with pytest.warns(UserWarning, match="004.png: cannot decode image"):
         x, y, idx = ds.__getitems__(list(range(8)))
@@ -73,7 +73,7 @@ def test_skip_policy_counts_and_drops_the_corrupt_image(tmp_path):
 
 
 def test_fail_policy_names_the_file(tmp_path):
-    bench = Benchmark.load(image_benchmark(tmp_path, corrupt=("val", 2)))
+    bench = Benchmark.load(image_benchmark(tmp_path, corrupt=(("val", 2),)))
     ds = split_dataset(bench, "val", {"size": 16, "on_error": "fail"}, train=False)
     ds.__getitems__([0, 1])
     with pytest.raises(ImageDecodeError, match=r"val/002\.png: cannot decode image"):
@@ -93,7 +93,7 @@ def test_bad_options_are_clear_errors(tmp_path):
 def test_engine_trains_on_image_files(tmp_path):
     from palt.engine import fit
 
-    bench = image_benchmark(tmp_path, corrupt=("train", 1))
+    bench = image_benchmark(tmp_path, corrupt=(("train", 1), ("test", 2)))
     config = {
         "data": {"benchmark": str(bench), "batch_size": 4, "image": {"size": 16}},
         "model": {"params": {"widths": [8, 16]}},
@@ -105,3 +105,35 @@ def test_engine_trains_on_image_files(tmp_path):
     with pytest.warns(UserWarning, match="001.png"):
         result = fit(config)
     assert np.isfinite(result.summary["test"]["mAP"])
+    # the undecodable test image is left out of the predictions, the others are all there
+    saved = np.load(result.run_dir / "predictions" / "test.indices.npy")
+    assert sorted(saved.tolist()) == [0, 1, 3, 4, 5, 6]
+
+
+def test_engine_trains_a_head_on_a_frozen_timm_backbone(tmp_path):
+    timm = pytest.importorskip("timm")
+    from safetensors.torch import load_file, save_file
+
+    from palt.engine import fit
+
+    bench = image_benchmark(tmp_path)
+    torch.manual_seed(0)
+    save_file(timm.create_model("test_resnet").state_dict(), str(tmp_path / "w.safetensors"))
+    config = {
+        "data": {"benchmark": str(bench), "batch_size": 4, "image": {"size": 32}},
+        "model": {
+            "backbone": "timm",
+            "params": {"model_name": "test_resnet", "weights": str(tmp_path / "w.safetensors")},
+            "freeze_backbone": True,
+        },
+        "optim": {"name": "adam", "lr": 0.01},
+        "trainer": {"epochs": 1, "seed": 0, "progress": "off"},
+        "output": {"dir": str(tmp_path / "runs"), "name": "timm"},
+    }
+    result = fit(config)
+    assert np.isfinite(result.summary["test"]["mAP"])
+    best = load_file(str(result.run_dir / "checkpoints" / "best.safetensors"))
+    stem = [k for k in best if k.endswith("backbone.conv1.0.weight")]
+    assert stem, sorted(best)[:5]
+    original = load_file(str(tmp_path / "w.safetensors"))["conv1.0.weight"]
+    assert torch.equal(best[stem[0]], original)  # frozen: still the file's weights

@@ -171,3 +171,33 @@ def test_efficientnet_lite0_real_weights():
         logits = feats @ raw["_fc.weight"].T + raw["_fc.bias"]
         torch.testing.assert_close(logits, full(x), rtol=1e-4, atol=1e-4)
     assert torch.isfinite(feats).all() and feats.std() > 0
+
+
+def test_core_works_without_the_vision_extra(tmp_path):
+    """With torchvision and timm unimportable, palt's data and model modules import and build
+    non-timm backbones; asking for a timm backbone or image inputs names the [vision] extra.
+    (Lightning is left out: with torchvision's metadata installed, torchmetrics imports it.)"""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+for name in ("torchvision", "timm"):
+    sys.modules[name] = None
+import palt.data.datasets, palt.data.features, palt.data.images
+from palt.models import create_backbone
+model, dim = create_backbone("cnn", input_shape=(1, 8, 8), widths=[4])
+for call in (lambda: create_backbone("timm", input_shape=(3, 8, 8), model_name="resnet18"),
+             lambda: __import__("palt.data.images", fromlist=["x"]).image_transform(False)):
+    try:
+        call()
+    except ImportError as err:
+        assert "pip install 'palt[vision]'" in str(err), err
+    else:
+        raise AssertionError("no ImportError")
+assert not any(m in sys.modules and sys.modules[m] is not None for m in ("timm", "torchvision"))
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

@@ -14,10 +14,10 @@ CLASSES = ["a", "b", "c", "d"]
 
 
 def image_benchmark(
-    root: Path, sizes=(12, 6, 7), side=24, seed=0, corrupt: tuple[str, int] | None = None
+    root: Path, sizes=(12, 6, 7), side=24, seed=0, corrupt: tuple[tuple[str, int], ...] = ()
 ) -> Path:
-    """RGB PNGs where class c is a bright square in quadrant c; ``corrupt=(split, row)``
-    replaces that image by bytes that are not an image."""
+    """RGB PNGs where class c is a bright square in quadrant c; each ``(split, row)`` in
+    ``corrupt`` replaces that image by bytes that are not an image."""
     rng = np.random.default_rng(seed)
     images = root / "images"
     images.mkdir(parents=True, exist_ok=True)
@@ -33,7 +33,7 @@ def image_benchmark(
                 img[r * h + 2 : r * h + h - 2, k * h + 2 : k * h + h - 2] = 240
             rel = f"{name}/{i:03d}.png"
             (images / name).mkdir(exist_ok=True)
-            if corrupt == (name, i):
+            if (name, i) in corrupt:
                 (images / rel).write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
             else:
                 Image.fromarray(img).save(images / rel)

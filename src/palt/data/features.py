@@ -120,9 +120,8 @@ class CachedFeatureDataset(Dataset):
 
 def is_feature_cache(folder: str | os.PathLike[str]) -> bool:
     """Whether ``folder`` was written by :func:`extract_features`."""
-    return (Path(folder) / "manifest.json").is_file() and any(
-        (p / "shard-00000.json").is_file() for p in Path(folder).iterdir() if p.is_dir()
-    )
+    path = Path(folder) / "manifest.json"
+    return path.is_file() and read_json(path).get("format") == FORMAT
 
 
 def load_split(folder: str | os.PathLike[str], split: str, labels: LabelSet) -> Dataset:
