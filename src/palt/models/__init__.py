@@ -93,11 +93,14 @@ def _mlp(
 
 @register_backbone("cnn")
 def _cnn(
-    input_shape: tuple[int, ...], widths: Sequence[int] = (32, 64, 128), dropout: float = 0.0
+    input_shape: tuple[int, ...],
+    widths: Sequence[int] = (32, 64, 128),
+    dropout: float = 0.0,
+    stem_stride: int = 2,
 ) -> tuple[nn.Module, int]:
     if len(input_shape) != 3:
         raise ValueError(f"backbone 'cnn' needs C×H×W images, got input shape {input_shape}")
-    model = SmallCNN(input_shape[0], tuple(int(w) for w in widths), dropout)
+    model = SmallCNN(input_shape[0], tuple(int(w) for w in widths), dropout, int(stem_stride))
     return model, model.out_features
 
 
