@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from palt.data.benchmark import Benchmark
 from palt.data.presets import (
     PRESETS,
     LongTailSpec,
@@ -15,7 +14,6 @@ from palt.data.presets import (
     get_preset,
     source_formats,
 )
-from palt.labels import GroupRule
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -122,8 +120,10 @@ def apply_overrides(preset: Preset, args: argparse.Namespace) -> Preset:
 
 
 def run(args: argparse.Namespace) -> int:
+    from palt.data.benchmark import Benchmark
     from palt.data.build import BuildInputs, build_benchmark
     from palt.data.missing import SCHEMES
+    from palt.labels import GroupRule
 
     preset = apply_overrides(get_preset(args.preset), args)
     if preset.missing is not None and preset.missing.scheme not in SCHEMES:
