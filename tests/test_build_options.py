@@ -94,7 +94,12 @@ def test_the_documented_devkit_recipe(tmp_path):
                  "--select-source", str(trainval), "--select-format", "voc-difficult-positive",
                  "--max-count", "90", "--val-fraction", "0", "--missing", "none",
                  "--out", str(out)]) == 0  # fmt: skip
-    train = Benchmark.load(out).splits["train"]
+    bench = Benchmark.load(out)
+    assert bench.manifest["params"]["source_format"] == "voc"
+    assert any(
+        "(voc-difficult-positive, in its record order)" in n for n in bench.manifest["notes"]
+    )
+    train = bench.splits["train"]
     expected = _selected_ids(list(VOC_CLASSES), ids, (flags >= 0).astype(int), 12, 90)
     assert list(train.labels.ids) == expected
     rows = [ids.index(i) for i in expected]

@@ -78,6 +78,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def apply_overrides(preset: Preset, args: argparse.Namespace) -> Preset:
     """The preset with the command-line overrides applied (validated)."""
     changes: dict = {}
+    if args.source_format is not None:  # recorded in the manifest's params
+        changes["source_format"] = args.source_format
     if args.seed is not None:
         changes["seed"] = args.seed
     if args.val_fraction is not None:

@@ -236,8 +236,9 @@ def _selection_labels(
     if inputs.select_source is None:
         return full, np.arange(full.n_samples)
     path = inputs.select_source
+    select_format = inputs.select_format or source_format
     # only the labels are used, so the plain {id} template suits every reader
-    select, _ = source_reader(inputs.select_format or source_format)(Path(path), "{id}")
+    select, _ = source_reader(select_format)(Path(path), "{id}")
     if select.classes != full.classes:
         raise ValueError(
             f"--select-source {path}: classes {list(select.classes)} differ from the classes "
@@ -256,8 +257,8 @@ def _selection_labels(
     built.sources["select_source"] = path
     built.counts["select_source"] = class_counts(select)
     built.notes.append(
-        f"long tail selected on the labels of {Path(path).name} (in its record order); the "
-        f"benchmark's labels come from {Path(inputs.source).name} (matched by id)"  # type: ignore[arg-type]
+        f"long tail selected on the labels of {Path(path).name} ({select_format}, in its record "
+        f"order); the benchmark's labels come from {Path(inputs.source).name} (matched by id)"  # type: ignore[arg-type]
     )
     return select, np.array([position[i] for i in select.ids], dtype=np.int64)
 
