@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import os
 import platform
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ from palt.report.aggregate import aggregate, run_row, write_results
 from palt.report.plan import RunPlan, plan_runs
 from palt.report.runner import RunOutcome, execute, prepare_inputs
 from palt.report.table import format_table
+
+#: metrics.csv columns of label-correction quality (not counts such as ``diag_recalled_head``)
+_CORRECTION = re.compile(r"diag_(.*_)?(precision|recall)(_.*)?$")
 
 #: built-in presets that need no input files, built into ``OUT/benchmark/<name>``
 SELF_CONTAINED = ("debtags-plt",)
@@ -212,9 +216,7 @@ def correction_diagnostics(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     with open(path, encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f):
             for key, value in row.items():
-                if not key.startswith("diag_") or not value:
-                    continue
-                if "precision" not in key and "recall" not in key:
+                if not value or not _CORRECTION.match(key):
                     continue
                 v = float(value)
                 if np.isfinite(v):

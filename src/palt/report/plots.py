@@ -133,9 +133,11 @@ def correction_curves(curves: dict[str, dict[str, list[tuple[int, float]]]]) -> 
     for ax, (method, series) in zip(axes[0], curves.items(), strict=False):
         for name, points in series.items():
             epochs, values = zip(*points, strict=True)
-            ax.plot(epochs, values, marker="o", ms=3, label=name)
+            style = "--" if "recall" in name else "-"
+            ax.plot(epochs, values, style, marker="o", ms=3, label=name)
         ax.set_title(method, fontsize=9)
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylim(-0.02, 1.02)
-        ax.legend(frameon=False, fontsize=7)
+        ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     return _encode(fig)

@@ -15,7 +15,6 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +31,7 @@ class RunOutcome:
     plan: RunPlan
     summary: dict[str, Any]
     cached: bool
-    seconds: float
+    seconds: float | None  # None: reused from an earlier compare
 
 
 def is_finished(plan: RunPlan) -> bool:
@@ -73,7 +72,7 @@ def execute(
         if force and plan.run_dir.exists():
             shutil.rmtree(plan.run_dir)
         if is_finished(plan):
-            outcomes[i] = RunOutcome(plan, read_json(plan.run_dir / "summary.json"), True, 0.0)
+            outcomes[i] = RunOutcome(plan, read_json(plan.run_dir / "summary.json"), True, None)
         else:
             todo.append(i)
     bar = tqdm(total=len(plans), initial=len(outcomes), desc="runs", unit="run", disable=not show)
@@ -92,7 +91,7 @@ def execute(
             for i in todo:
                 summary, seconds = run_one(plans[i].config.to_dict(), resume_mode(plans[i]))
                 done(i, summary, seconds)
-        else:
+        elif todo:
             _parallel(plans, todo, jobs, done)
     finally:
         bar.close()
@@ -126,20 +125,22 @@ def run_one(config: dict[str, Any], mode: str, threads: int | None = None) -> tu
 def _parallel(
     plans: list[RunPlan], todo: list[int], jobs: int, done: Callable[[int, dict, float], None]
 ) -> None:
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        pending: dict[Future, int] = {
-            pool.submit(run_one, plans[i].config.to_dict(), resume_mode(plans[i]), 1): i
-            for i in todo
-        }
-        try:
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    i = pending.pop(future)
-                    summary, seconds = future.result()
-                    done(i, summary, seconds)
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+    """Workers take one run at a time; an exception or interrupt here
+    terminates them, and their runs resume from their last checkpoint next time."""
+    tasks = [(i, plans[i].config.to_dict(), resume_mode(plans[i])) for i in todo]
+    pool = multiprocessing.get_context("spawn").Pool(min(jobs, len(tasks)))
+    try:
+        for i, summary, seconds in pool.imap_unordered(_worker, tasks, chunksize=1):
+            done(i, summary, seconds)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+
+
+def _worker(task: tuple[int, dict[str, Any], str]) -> tuple[int, dict[str, Any], float]:
+    i, config, mode = task
+    summary, seconds = run_one(config, mode, threads=1)
+    return i, summary, seconds
