@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     bench = Benchmark.load(args.benchmark)
     if bench.input_kind != "image":
         raise ValueError(f"{bench.root}: input kind is {bench.input_kind!r}; extract needs 'image'")
-    splits = args.splits or list(bench.splits)
+    splits = args.splits or [s for s in ("train", "val", "test") if s in bench.splits]
     unknown = [s for s in splits if s not in bench.splits]
     if unknown:
         raise ValueError(f"--splits: {unknown} not in {bench.root} (has {sorted(bench.splits)})")

@@ -177,7 +177,9 @@ def extract_features(
         folder = root / split
         folder.mkdir(parents=True, exist_ok=True)
         n = len(dataset)  # type: ignore[arg-type]
-        n_shards = max(1, -(-n // shard_size))
+        if n == 0:
+            raise FeatureCacheError(f"split {split!r} is empty: nothing to extract")
+        n_shards = -(-n // shard_size)
         dim = None
         skipped: list[dict[str, Any]] = []
         for k in range(n_shards):
