@@ -600,3 +600,27 @@ def test_pfm_prior_from_sparse_labels_equals_the_dense_formula():
     assert torch.equal(dense_mfm.prior, sparse_mfm.prior)
     with pytest.raises(ValueError, match="C×C"):
         MultiFocalModifier(COUNTS, variant="B", cooccurrence=torch.ones(6, 5).to_sparse())
+
+
+def _sum_form_mfm_a(z, y, w):
+    """Spec §3 sum form, written out: −Σ w[t ln q⁺ + (1−t) ln q⁻]·sg[(1 − q_t)^γ]."""
+    t = (y == 1).double()
+    p = torch.sigmoid(z)
+    q_pos, q_neg = p, (1 - p + 0.05).clamp(max=1)
+    ll = t * torch.log(q_pos.clamp_min(EPS)) + (1 - t) * torch.log(q_neg.clamp_min(EPS))
+    q_t = (t * q_pos + (1 - t) * q_neg).detach()
+    gamma = t * 0.0 + (1 - t) * (4.0 + w)
+    return -(w * ll * (1 - q_t) ** gamma).sum()
+
+
+def test_detached_gradient_equals_the_sum_form():
+    z, y = _batch(30, b=16)
+    z = (z * 3).requires_grad_(True)  # saturated sigmoids reach the clamps
+    w = (1 - torch.log(COUNTS.double().clamp_min(1) / COUNTS.max())) ** (1 / 6)
+    (g_ref,) = torch.autograd.grad(_sum_form_mfm_a(z, y, w), z)
+    (g,) = torch.autograd.grad(MultiFocalModifier(COUNTS)(z, y), z)
+    torch.testing.assert_close(g, g_ref, rtol=1e-6, atol=1e-12)
+    method, head, obs, _ = _setup()
+    out = head(torch.randn(3, 10))
+    with pytest.raises(ValueError, match="targets"):
+        method.loss(out, torch.full((3, 6), 2), torch.arange(3), 0)

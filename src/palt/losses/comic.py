@@ -66,11 +66,11 @@ def _focal_log_likelihood(
 def _column_normalised(cooccurrence: torch.Tensor, classes: int) -> torch.Tensor:
     """``M̃ = M / column sums`` (0 in an all-zero column) as a dense fp32 C×C matrix, from a dense
     or a sparse (COO) ``M``; the sparse route never builds a dense fp64 C×C matrix."""
-    m = cooccurrence if cooccurrence.is_sparse else torch.as_tensor(cooccurrence)
+    sparse = isinstance(cooccurrence, torch.Tensor) and cooccurrence.is_sparse
+    m = cooccurrence if sparse else torch.as_tensor(cooccurrence, dtype=torch.float64)
     if m.shape != (classes, classes):
         raise ValueError(f"cooccurrence must be C×C = {classes}², got {tuple(m.shape)}")
-    if not m.is_sparse:
-        m = m.double()
+    if not sparse:
         col = m.sum(0, keepdim=True)
         return torch.where(col > 0, m / col.clamp_min(1e-300), 0).float()
     m = m.coalesce()
