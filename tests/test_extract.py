@@ -125,6 +125,13 @@ def test_interrupt_then_resume_gives_identical_shards(setup, tmp_path):
     assert resumed == [("train", 2), ("train", 3), ("test", 0), ("test", 1)]  # 0, 1 kept
     assert _files(part) == _files(full)
 
+    # a damaged completion record makes its shard count as unfinished
+    (part / "train" / "shard-00002.json").write_text("{}")
+    again = []
+    _api_run(bench, weights, part, after_shard=lambda s, k: again.append((s, k)))
+    assert again == [("train", 2)]
+    assert _files(part) == _files(full)
+
 
 def test_resume_with_other_settings_is_refused(setup, tmp_path, capsys):
     _, bench, weights = setup

@@ -216,9 +216,11 @@ def _completed_shard(folder: Path, k: int, start: int, stop: int) -> dict[str, A
     except (OSError, ValueError):
         return None
     ok = (
-        record.get("range") == [start, stop]
-        and feats.shape == (record["rows"], record["dim"])
-        and len(index) == record["rows"]
+        isinstance(record, dict)
+        and record.get("range") == [start, stop]
+        and feats.shape == (record.get("rows"), record.get("dim"))
+        and len(index) == record.get("rows")
+        and isinstance(record.get("skipped"), list)
     )
     return record if ok else None
 
