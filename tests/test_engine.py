@@ -180,6 +180,7 @@ def test_write_failure_is_clear_and_keeps_previous_outputs(run, data, monkeypatc
     monkeypatch.undo()
     for name, content in before.items():
         assert (run.run_dir / name).read_bytes() == content
+    assert (run.run_dir / "checkpoints" / "best.safetensors").is_file()
     assert not [p for p in run.run_dir.iterdir() if p.name.endswith(".tmp")]
 
 

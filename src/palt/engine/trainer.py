@@ -211,10 +211,10 @@ class Trainer:
         self.groups = self.benchmark.groups()
         if self.rank0:
             self.run_dir.root.mkdir(parents=True, exist_ok=True)
+            self.run_dir.write_config(yaml.safe_dump(self.resolved, sort_keys=False))
             if not resume and self.run_dir.checkpoints.folder.exists():
                 # output.overwrite: a later --resume must not pick up the old run's checkpoints
                 shutil.rmtree(self.run_dir.checkpoints.folder)
-            self.run_dir.write_config(yaml.safe_dump(self.resolved, sort_keys=False))
 
         self.train_sampler = EpochSampler(
             self._train_order(), fabric.global_rank, fabric.world_size
