@@ -517,7 +517,9 @@ def _stem(path: str | os.PathLike[str]) -> Path:
 def _transpose(indptr: np.ndarray, indices: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
     """CSR (rows → classes) to CSC (classes → rows, rows ascending within a class)."""
     rows = np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr))
-    order = np.argsort(indices, kind="stable")
+    # A stable sort of uint16 keys is a radix sort in NumPy: several times faster at 10⁶ entries.
+    keys = indices.astype(np.uint16) if c <= np.iinfo(np.uint16).max else indices
+    order = np.argsort(keys, kind="stable")
     colptr = np.zeros(c + 1, np.int64)
     np.cumsum(np.bincount(indices, minlength=c), out=colptr[1:])
     return colptr, rows[order]
