@@ -139,3 +139,12 @@ def test_group_rule_boundaries():
     assert GroupRule.from_dict(GroupRule(50, 5).to_dict()) == GroupRule(50, 5)
     with pytest.raises(ValueError, match="tail_max"):
         GroupRule(head_min=10, tail_max=20)
+
+
+def test_sparse_cooccurrence_equals_dense(dense):
+    y = (dense == 1).astype(np.int64)
+    for labels in (LabelSet.from_dense(dense), LabelSet.from_dense(dense).to_sparse()):
+        np.testing.assert_array_equal(labels.cooccurrence(sparse=True).toarray(), y.T @ y)
+        indptr, indices = labels.positive_csr()
+        assert indices.tolist() == np.nonzero(dense == 1)[1].tolist()
+        assert np.diff(indptr).tolist() == (dense == 1).sum(1).tolist()

@@ -20,7 +20,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -340,13 +340,29 @@ class LabelSet:
         total = self.n_samples * self.n_classes
         return float((self.positive_counts() + self.negative_counts()).sum() / max(total, 1))
 
-    def cooccurrence(self) -> np.ndarray:
-        """C×C counts O[i, j] = #samples positive for both i and j (diagonal = n_i)."""
+    def positive_csr(self) -> tuple[np.ndarray, np.ndarray]:
+        """(indptr, indices) of the positive entries only (cheaper than :meth:`csr_arrays`)."""
+        if self._csr is not None:
+            return self._csr[0], self._csr[1]
+        rows, cols = np.nonzero(self._dense == POSITIVE)
+        indptr = np.zeros(self.n_samples + 1, np.int64)
+        np.cumsum(np.bincount(rows, minlength=self.n_samples), out=indptr[1:])
+        return indptr, cols.astype(np.int32)
+
+    def cooccurrence(self, sparse: bool = False) -> Any:
+        """C×C counts O[i, j] = #samples positive for both i and j (diagonal = n_i).
+
+        Dense ``int64`` array by default; ``sparse=True`` gives a ``scipy.sparse`` CSR matrix
+        (a dense one is 800 MB at C = 10,000).
+        """
         import scipy.sparse as sp
 
-        pi, px, _, _ = self.csr_arrays()
-        m = sp.csr_matrix((np.ones(len(px), np.int64), px, pi), shape=self.shape, dtype=np.int64)
-        return np.asarray((m.T @ m).todense(), dtype=np.int64)
+        indptr, indices = self.positive_csr()
+        y = sp.csr_matrix(
+            (np.ones(len(indices), np.int64), indices, indptr), shape=self.shape, dtype=np.int64
+        )
+        o = (y.T @ y).tocsr()
+        return o if sparse else np.asarray(o.todense(), dtype=np.int64)
 
     def conditional_cooccurrence(self) -> np.ndarray:
         """C×C matrix P[i, j] = P(j positive | i positive) = O[i, j] / O[i, i] (0 where n_i = 0)."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import nn
 
@@ -56,13 +55,8 @@ _PREDICT_KEYS = {"balanced": "logits", "head": "zhat_head", "tail": "zhat_tail"}
 
 
 def _sparse_cooccurrence(labels: LabelSet) -> torch.Tensor:
-    """``M = YᵀY`` over the observed positives, sparse COO (a dense one is C² = 10⁸ at C = 10⁴)."""
-    if labels.is_sparse:
-        indptr, indices, _, _ = labels.csr_arrays()
-        y = sp.csr_matrix((np.ones(len(indices)), indices, indptr), shape=labels.shape)
-    else:  # csr_arrays would also list every negative of a dense set
-        y = sp.csr_matrix(labels.to_dense() == 1, dtype=np.float64)
-    m = (y.T @ y).tocoo()
+    """``M = YᵀY`` over the observed positives as a torch sparse COO tensor."""
+    m = labels.cooccurrence(sparse=True).astype(np.float64).tocoo()
     index = torch.from_numpy(np.vstack([m.row, m.col]).astype(np.int64))
     return torch.sparse_coo_tensor(index, torch.from_numpy(m.data), m.shape, check_invariants=True)
 
