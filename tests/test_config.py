@@ -28,6 +28,9 @@ def test_defaults_and_overrides(tmp_path):
     assert cfg.method.params["eps"] == pytest.approx(1e-8)
     # precision 32 written as an integer is accepted
     assert load_config({"trainer": {"precision": 32}}).trainer.precision == "32"
+    # YAML 1.1 reads a bare off/on as a boolean: the on/off choice still gets its word
+    assert load_config(path, ["trainer.progress=off"]).trainer.progress == "off"
+    assert load_config(path, ["trainer.progress=on"]).trainer.progress == "on"
 
 
 def test_resolved_config_round_trips(tmp_path):

@@ -230,6 +230,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         text = (
             str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
         )
+        if isinstance(value, bool) and {"on", "off"} <= set(args):
+            text = "on" if value else "off"  # YAML 1.1 reads a bare on/off as a boolean
         if text not in args:
             raise ConfigError(
                 f"{key}: {value!r} is not allowed; allowed values: {', '.join(map(str, args))}"
