@@ -59,7 +59,7 @@ def text_benchmark(root: Path, sizes=(80, 30, 40), seed=0) -> Path:
 
 @pytest.fixture(scope="module")
 def done(tmp_path_factory):
-    """One tiny compare: 2 methods × 2 seeds × 1 epoch."""
+    """One tiny compare: 2 methods × 2 seeds × 1 epoch, in 2 worker processes."""
     root = tmp_path_factory.mktemp("compare")
     bench = text_benchmark(root)
     out = root / "out"
@@ -75,7 +75,7 @@ def done(tmp_path_factory):
             "--epochs",
             "1",
             "--jobs",
-            "1",
+            "2",
             "--out",
             str(out),
             "--no-progress",
@@ -192,10 +192,13 @@ def test_report_renders_in_chromium(done, tmp_path):
     _, out = done
     proc = subprocess.run(
         [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu",
-         "--dump-dom", (out / "report.html").resolve().as_uri()],
+         "--enable-logging=stderr", "--log-level=0", "--dump-dom",
+         (out / "report.html").resolve().as_uri()],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
+    # the page's console messages (errors included) are logged as ":CONSOLE" lines; it has none
+    assert [line for line in proc.stderr.splitlines() if ":CONSOLE" in line] == []
     dom = proc.stdout
     assert "<table" in dom and "palt compare" in dom
     # every embedded image decoded: Chromium keeps them as <img> with data URIs

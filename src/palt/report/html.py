@@ -95,7 +95,7 @@ def render(
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
-        f"<p>Command: <code>{esc(meta.get('command', ''))}</code></p>",
+        f"<p>Command: <code>{esc(meta['command'])}</code></p>" if meta.get("command") else "",
         "<h2>Results</h2>",
         "<p>Test split, checkpoint selected on the validation split; percent, mean ± standard "
         "deviation over seeds; bold = best mean in the column. CF1 = 2·CP·CR/(CP+CR), "

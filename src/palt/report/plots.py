@@ -133,7 +133,7 @@ def correction_curves(curves: dict[str, dict[str, list[tuple[int, float]]]]) -> 
     for ax, (method, series) in zip(axes[0], curves.items(), strict=False):
         for name, points in series.items():
             epochs, values = zip(*points, strict=True)
-            style = "--" if "recall" in name else "-"
+            style = "-" if "precision" in name else "--"
             ax.plot(epochs, values, style, marker="o", ms=3, label=name)
         ax.set_title(method, fontsize=9)
         ax.set_xlabel("epoch")
