@@ -61,7 +61,8 @@ def class_frequency(counts: np.ndarray, groups: Sequence[str]) -> str:
     ax.set_yscale("log")
     ax.set_xlabel("class (sorted by training frequency)")
     ax.set_ylabel("observed training positives")
-    for g in dict.fromkeys(groups):
+    present = set(groups)
+    for g in [*(g for g in GROUP_COLOURS if g in present), *sorted(present - set(GROUP_COLOURS))]:
         ax.bar([0], [0], color=_colour(g), label=f"{g} ({sum(x == g for x in groups)})")
     ax.legend(frameon=False)
     ax.set_xlim(-0.5, len(order) - 0.5)
