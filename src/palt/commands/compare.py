@@ -8,8 +8,6 @@ import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from palt.report.plan import DEFAULT_METHODS, DEFAULT_SEEDS
-
     p = sub.add_parser(
         "compare",
         help="run methods × seeds on a benchmark; table, results.csv/json, report.html",
@@ -28,10 +26,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--methods",
-        default=",".join(DEFAULT_METHODS),
-        help="comma-separated method names (default: %(default)s)",
+        help="comma-separated method names (default: one per family, "
+        "palt.report.plan.DEFAULT_METHODS: bce, focal, asl, db-focal, csl-ignore, "
+        "csl-selective, plm, hill, splc, ll-r, pseudo-stat, comic)",
     )
-    p.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, help="seeds 0..N-1 (default 3)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
     p.add_argument("--epochs", type=int, help="epochs per run (default: the benchmark recipe)")
     p.add_argument("--out", default="compare", help="output folder (default: ./compare)")
     p.add_argument("--force", action="store_true", help="rerun finished runs")
@@ -57,8 +56,10 @@ def run(args: argparse.Namespace) -> int:
 
     from palt.methods import available
     from palt.report import compare, resolve_benchmark
+    from palt.report.plan import DEFAULT_METHODS
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    text = args.methods if args.methods is not None else ",".join(DEFAULT_METHODS)
+    methods = [m.strip() for m in text.split(",") if m.strip()]
     unknown = [m for m in methods if m not in available()]
     if not methods or unknown:
         raise ValueError(

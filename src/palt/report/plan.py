@@ -35,7 +35,7 @@ DEFAULT_METHODS: tuple[str, ...] = (
     "pseudo-stat",
     "comic",
 )
-DEFAULT_SEEDS = 3
+DEFAULT_SEEDS = 3  # ``palt compare --seeds`` repeats it
 
 #: training recipe per benchmark input kind (``{cache}`` = the comparison's feature cache)
 RECIPES: dict[str, dict[str, Any]] = {
