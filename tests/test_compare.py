@@ -205,3 +205,32 @@ def test_report_renders_in_chromium(done, tmp_path):
     assert dom.count("data:image/png;base64,") == (out / "report.html").read_text().count(
         "data:image/png;base64,"
     )
+
+
+def test_run_key_ignores_places_not_parameters(tmp_path):
+    """The cache key is the same wherever the output goes, and changes with any parameter
+    (including a method default filled in by the registry)."""
+    from palt.report.plan import plan_runs
+
+    bench = Benchmark.load(text_benchmark(tmp_path))
+    a = plan_runs(bench, ["bce", "asl"], [0, 1], tmp_path / "a", epochs=1)
+    b = plan_runs(bench, ["bce", "asl"], [0, 1], tmp_path / "b", epochs=1)
+    assert [p.key for p in a] == [p.key for p in b]
+    assert len({p.key for p in a}) == 4
+    assert a[0].run_dir.parent == tmp_path / "a" / "runs"
+    lr = plan_runs(bench, ["bce"], [0], tmp_path / "a", epochs=1, overrides=["optim.lr=0.1"])
+    explicit = plan_runs(bench, ["bce"], [0], tmp_path / "a", epochs=1,
+                         overrides=["method.params.unknown=negative"])  # fmt: skip
+    assert lr[0].key != a[0].key
+    assert explicit[0].key == a[0].key  # the default written out is the same run
+
+
+def test_benchmark_argument(tmp_path):
+    from palt.report import resolve_benchmark
+
+    bench = text_benchmark(tmp_path)
+    assert resolve_benchmark(str(bench), tmp_path / "out").name == "toy-text"
+    with pytest.raises(FileNotFoundError, match="neither a benchmark directory"):
+        resolve_benchmark(str(tmp_path / "nowhere"), tmp_path / "out")
+    with pytest.raises(ValueError, match="palt build voc-mlt"):
+        resolve_benchmark("voc-mlt", tmp_path / "out")
