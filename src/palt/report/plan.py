@@ -65,7 +65,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 #: per-method changes to the recipe, as dotted overrides. COMIC on text: three 256-wide
-#: branches instead of 1024 (the paper's width costs ≈ 7× a linear head per step on 5,000
+#: branches instead of 1024 (the paper's width has ≈ 7× the parameters of a linear head on 5,000
 #: TF-IDF features), a 10× smaller step for its MLP branches, and the engine's schedule instead of
 #: the official epoch-12/18/24 steps (which a 4-epoch run never reaches). DB on text: plain
 #: shuffling, because the class-aware sampler's epoch (max_c n_c · C / 4 draws) is 46 ordinary
