@@ -35,18 +35,8 @@ module.add_parser(argparse.ArgumentParser().add_subparsers())
 print(json.dumps([m for m in sys.argv[2:] if m in sys.modules]))
 """
 
-# Known offender, left to its owner: compare's add_parser imports palt.report.plan, and
-# palt/report/__init__.py imports palt.report.compare → palt.engine → lightning (~10 s).
-_KNOWN_HEAVY = {
-    "compare": pytest.mark.xfail(
-        run=False, reason="palt.report/__init__ imports the engine (lightning) eagerly"
-    )
-}
 
-
-@pytest.mark.parametrize(
-    "command", [pytest.param(c, marks=_KNOWN_HEAVY.get(c, ())) for c in COMMANDS]
-)
+@pytest.mark.parametrize("command", COMMANDS)
 def test_parsing_a_command_imports_no_training_stack(command):
     done = subprocess.run(
         [sys.executable, "-c", PROBE, command, *HEAVY],
