@@ -5,7 +5,7 @@ The labels mimic COCO's shape: long-tailed class frequencies (the most frequent 
 positives per image. Prints the time of each step of ``plt-coco`` and of the whole
 ``build_benchmark`` (CSV read → long tail → val carve → missing labels → atomic write).
 
-    /work/venv/bin/python benchmarks/bench_builders.py [--rows 118287] [--seed 0]
+    python benchmarks/bench_builders.py [--rows 118287] [--seed 0]
 """
 
 from __future__ import annotations

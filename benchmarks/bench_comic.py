@@ -8,7 +8,7 @@ of the paper's Table 1), the single-branch method COMIC should be compared with.
 frozen torchvision ResNet-50 forward (random weights, 224 px, eval mode, no grad) is measured too, and
 the per-epoch ratio on a frozen backbone computing features online is printed.
 
-    /work/venv/bin/python benchmarks/bench_comic.py [--threads 1] [--fused] [--backbone]
+    python benchmarks/bench_comic.py [--threads 1] [--fused] [--backbone]
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ seconds; the minimum is the estimate least disturbed by other processes on a sha
 
 Shapes: B=256, C=80 and B=64, C=10,000. Target: ratio ≤ 3 (flagged ``!`` otherwise).
 
-    /work/venv/bin/python benchmarks/bench_losses.py [--repeats 20] [--methods asl bce ...]
+    python benchmarks/bench_losses.py [--repeats 20] [--methods asl bce ...]
 """
 
 from __future__ import annotations
