@@ -293,3 +293,29 @@ def test_bf16_mixed_precision_on_cpu(data):
     )
     logits = np.load(result.run_dir / "predictions" / "test.logits.npy")
     assert logits.dtype == np.float32 and np.isfinite(logits).all()
+
+
+def test_class_aware_sampler_options_set_the_epoch_length(data):
+    from palt.engine.config import load_config
+    from palt.engine.trainer import Trainer
+
+    root, bench, features = data
+    labels = Benchmark.load(bench).splits["train"].labels
+    counts = labels.positive_counts()
+    for reduce in (1, 4):
+        raw = feature_config(
+            root,
+            bench,
+            features,
+            data={"sampler": "class_aware", "sampler_options": {"reduce": reduce}},
+            output={"name": f"reduce{reduce}"},
+        )
+        order = Trainer(load_config(raw))._train_order()
+        # DB's formula: max_c n_c · C' / reduce draws, C' = classes with a positive
+        expected = int(counts.max()) * int((counts > 0).sum()) // reduce
+        assert len(order(0)) == expected
+    raw = feature_config(
+        root, bench, features, data={"sampler": "class_aware", "sampler_options": {"redcue": 2}}
+    )
+    with pytest.raises(ConfigError, match=r"sampler_options: unknown key\(s\) \['redcue'\]"):
+        Trainer(load_config(raw))._train_order()

@@ -55,6 +55,9 @@ class DataConfig:
     num_workers: int = 0
     #: ``auto`` uses the method's ``default_sampler``
     sampler: Literal["auto", "shuffle", "class_aware"] = "auto"
+    #: class-aware sampler only: ``num_samples_cls`` (3) and ``reduce`` (4; epoch length =
+    #: max_c n_c · C / reduce draws — raise it to shorten the epoch on many-class data)
+    sampler_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -315,7 +315,18 @@ class Trainer:
         if choice == "class_aware":
             from palt.data.samplers import ClassAwareSampler
 
-            sampler = ClassAwareSampler(self.benchmark.splits["train"].labels, seed=seed)
+            options = dict(cfg.data.sampler_options)
+            unknown = sorted(set(options) - {"num_samples_cls", "reduce"})
+            if unknown:
+                raise ConfigError(
+                    f"data.sampler_options: unknown key(s) {unknown}; allowed: num_samples_cls, reduce"
+                )
+            try:
+                sampler = ClassAwareSampler(
+                    self.benchmark.splits["train"].labels, seed=seed, **options
+                )
+            except ValueError as err:
+                raise ConfigError(f"data.sampler_options: {err}") from None
 
             def class_aware(epoch: int) -> np.ndarray:
                 sampler.set_epoch(epoch)
