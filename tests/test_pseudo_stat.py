@@ -11,6 +11,7 @@ import torch
 import palt.methods
 from palt.labels import LabelSet
 from palt.losses.pseudo_stat import (
+    budget_pseudo_positives,
     class_thresholds,
     estimated_prior,
     pseudo_labels,
@@ -95,6 +96,56 @@ def test_pseudo_labels_against_loop():
             is_pos = unk and float(p[i, j]) >= float(tp[j])
             is_neg = unk and not is_pos and float(p[i, j]) <= float(tn[j])
             assert pp[i, j] == float(is_pos) and pn[i, j] == float(is_neg)
+
+
+def _slow_budget(pp, p, budget):
+    """Per class: sort the pseudo-positive rows by (−p, row) and keep the first budget[c]."""
+    keep = np.zeros_like(pp, dtype=bool)
+    for j in range(pp.shape[1]):
+        rows = sorted((i for i in range(pp.shape[0]) if pp[i, j]), key=lambda i: (-p[i, j], i))
+        for i in rows[: int(budget[j])]:
+            keep[i, j] = True
+    return keep
+
+
+def test_budget_keeps_the_top_scoring_pseudo_positives():
+    rng = np.random.default_rng(8)
+    p = rng.random((40, 6))
+    pp = (p > 0.4) & (rng.random((40, 6)) < 0.7)
+    p[:, 0] *= 0.9
+    p[:4, 0], pp[:4, 0] = 0.95, True  # the four best in class 0 tie: the earlier rows win
+    budget = np.array([2, 0, 5, 100, 1, 7])
+    got = budget_pseudo_positives(
+        torch.from_numpy(pp).float(), torch.from_numpy(p), torch.from_numpy(budget)
+    )
+    keep = _slow_budget(pp, p, budget)
+    assert np.array_equal(got.numpy().astype(bool), keep)
+    assert (got.numpy().sum(0) == np.minimum(budget, pp.sum(0))).all()
+    assert got[:2, 0].tolist() == [1.0, 1.0] and got[2:4, 0].tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.5, 1.0, 2.5])
+def test_loss_budget_against_slow_reference(ratio):
+    rng = np.random.default_rng(9)
+    y = torch.from_numpy(_labels(30, 4, 10, probs=(0.1, 0.0, 0.9)))
+    z = torch.from_numpy(rng.normal(1.5, 2.0, (30, 4))).float().requires_grad_(True)
+    tp, tn = torch.full((4,), 0.6), torch.full((4,), 0.2)
+    out = statistics_aware_loss(
+        z, y, torch.ones(4), torch.ones(4), tp, tn, None, 1.0, "pseudo", "sum", ratio
+    )
+    p = torch.sigmoid(z.detach()).double().numpy()
+    unk, pos = y.numpy() == -1, y.numpy() == 1
+    budget = np.floor(ratio * pos.sum(0) + 1e-9)
+    keep = _slow_budget(unk & (p >= 0.6), p, budget)
+    neg = unk & (p <= 0.2)
+    assert np.array_equal(out.pseudo_pos.numpy().astype(bool), keep)
+    assert (out.pseudo_pos.numpy().sum(0) <= budget).all()
+    exp = -(np.log(p)[pos | keep].sum() + np.log(1 - p)[neg].sum())
+    assert float(out.loss) == pytest.approx(exp, rel=1e-5)
+    out.loss.backward()
+    ignored = unk & ~keep & ~neg  # over budget or between the thresholds
+    assert ignored.any() and bool((z.grad.numpy()[ignored] == 0).all())
+    assert bool((z.grad.numpy()[~ignored] != 0).all())
 
 
 # ----------------------------------------------------------------- the loss
@@ -238,7 +289,7 @@ def _epoch(method, logits, obs, epoch, batch=30):
 
 def test_method_weights_warmup_statistics_and_pseudo_diagnostics():
     full, obs, ctx = _problem()
-    m = palt.methods.create("pseudo-stat", shrink=False)
+    m = palt.methods.create("pseudo-stat", shrink=False, budget_ratio=None)
     m.setup(ctx)
     pos, neg = (obs == 1).sum(0), (obs == 0).sum(0)
     exp_wp, exp_wn = _slow_weights(pos, neg, obs.shape[0], "prior", 0.5, 0.999, 20.0, "annotated")
@@ -250,7 +301,7 @@ def test_method_weights_warmup_statistics_and_pseudo_diagnostics():
     z0, t0 = logits[:30], torch.from_numpy(obs[:30])
     exp0 = _slow_loss(z0, t0, exp_wp, exp_wn, None, None, [True] * 5, 1.0, "negative", "mean")
     assert m.loss(z0, t0, torch.arange(30), 0).item() == pytest.approx(exp0, rel=1e-5)
-    m2 = palt.methods.create("pseudo-stat", shrink=False)
+    m2 = palt.methods.create("pseudo-stat", shrink=False, budget_ratio=None)
     m2.setup(ctx)
     _epoch(m2, logits, obs, 0)
     p = torch.sigmoid(logits).double().numpy()
@@ -261,7 +312,7 @@ def test_method_weights_warmup_statistics_and_pseudo_diagnostics():
     # epoch 1: class-aware pseudo-labels from the epoch-0 statistics
     exp1 = _slow_loss(z0, t0, exp_wp, exp_wn, tp, tn, [True] * 5, 1.0, "pseudo", "mean")
     assert m2.loss(z0, t0, torch.arange(30), 1).item() == pytest.approx(exp1, rel=1e-5)
-    m3 = palt.methods.create("pseudo-stat", shrink=False)
+    m3 = palt.methods.create("pseudo-stat", shrink=False, budget_ratio=None)
     m3.setup(ctx)
     _epoch(m3, logits, obs, 0)
     _epoch(m3, logits, obs, 1)
@@ -276,6 +327,27 @@ def test_method_weights_warmup_statistics_and_pseudo_diagnostics():
     )
     assert d["pseudo_neg_precision"] == pytest.approx((pn & (full == 0)).sum() / pn.sum())
     assert d["active_classes"] == 5
+
+
+def test_method_budget_bounds_pseudo_positives_per_class_and_batch():
+    full, obs, ctx = _problem(seed=2)
+    logits = torch.full(obs.shape, 4.0)  # every unknown entry above τ⁺ after the warm-up
+    for ratio in (0.0, 0.5, None):
+        m = palt.methods.create("pseudo-stat", shrink=False, thresholds="fixed", budget_ratio=ratio)
+        m.setup(ctx)
+        _epoch(m, logits, obs, 0)
+        _epoch(m, logits, obs, 1)
+        unk = obs == -1
+        if ratio is None:
+            exp = unk.sum()
+        else:  # per batch of 30 rows and class: min(⌊r·annotated positives⌋, unknown entries)
+            exp = sum(
+                np.minimum(
+                    np.floor(ratio * (obs[s : s + 30] == 1).sum(0)), unk[s : s + 30].sum(0)
+                ).sum()
+                for s in range(0, obs.shape[0], 30)
+            )
+        assert m.diagnostics()["pseudo_positives"] == exp
 
 
 def test_method_shrinks_resolved_classes_and_keeps_a_minimum():
@@ -346,6 +418,7 @@ def test_exact_resume_from_state_dict():
         ({"resolve_by": "ap"}, "resolve_by"),
         ({"reduction": "avg"}, "reduction"),
         ({"beta": 1.0}, "beta"),
+        ({"budget_ratio": -0.5}, "budget_ratio"),
     ],
 )
 def test_parameters_are_validated(params, match):

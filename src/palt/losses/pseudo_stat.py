@@ -10,7 +10,9 @@ of it (``docs/methods/pseudo-stat.md``), and every choice is a parameter.
   w⁻_c = g(N/2)/g(N·(1 − π_c)), with g(n) = n^α (``prior``) or the effective number
   (1 − βⁿ)/(1 − β) (``effective_number``, Cui et al. 2019), capped at ``max_weight``.
 * Pseudo-labels (:func:`pseudo_labels`): an unknown entry with p = σ(z) ≥ τ⁺_c is a
-  pseudo-positive, with p ≤ τ⁻_c a pseudo-negative, otherwise ignored.
+  pseudo-positive, with p ≤ τ⁻_c a pseudo-negative, otherwise ignored. A per-class budget
+  (:func:`budget_pseudo_positives`) keeps at most ⌊r·n⁺_bc⌋ pseudo-positives of class c in a
+  batch (n⁺_bc its annotated positives there, r = ``budget_ratio``), the highest-scoring ones.
 * Loss (:func:`statistics_aware_loss`): ℓ = a_c·ω·[y⁺ w⁺_c log(1 + e^{−z}) + y⁻ w⁻_c log(1 + e^{z})]
   with y± the annotated or pseudo label, ω = 1 (annotated) or ``pseudo_weight`` (pseudo),
   a_c ∈ {0, 1} the class's membership in the active label space.
@@ -132,6 +134,19 @@ def pseudo_labels(
     return pp.to(p.dtype), pn.to(p.dtype)
 
 
+def budget_pseudo_positives(
+    pseudo_pos: torch.Tensor, probabilities: torch.Tensor, budget: torch.Tensor
+) -> torch.Tensor:
+    """Keep, per class c (column), the ``budget[c]`` pseudo-positives with the highest
+    probability (ties: the earlier row) and drop the rest (they become ignored entries)."""
+    pp = pseudo_pos.to(torch.bool)
+    score = torch.where(pp, probabilities.detach().to(torch.float64), -math.inf)
+    order = torch.argsort(score, dim=0, descending=True, stable=True)
+    rows = torch.arange(pp.shape[0], device=pp.device).unsqueeze(1).expand_as(order)
+    rank = torch.empty_like(order).scatter_(0, order, rows)
+    return (pp & (rank < budget.to(rank).reshape(1, -1))).to(pseudo_pos.dtype)
+
+
 class PseudoStatLoss(NamedTuple):
     """The reduced loss, the B×C float masks of the batch's pseudo-labels, and what they were
     computed from: detached probabilities σ(z) and the target masks (for running statistics)."""
@@ -154,6 +169,7 @@ def statistics_aware_loss(
     pseudo_weight: float = 1.0,
     unlabelled: str = "pseudo",
     reduction: str = "mean",
+    budget_ratio: float | None = None,
 ) -> PseudoStatLoss:
     """Weighted BCE on annotated and pseudo-labelled entries of the active classes.
 
@@ -161,6 +177,8 @@ def statistics_aware_loss(
     with τ⁺, τ⁻), ``negative`` (all assumed negative, the warm-up) or ``ignore``. Both assumed
     and pseudo labels are weighted by ``pseudo_weight``. ``annotated_mean`` divides by the
     number of entries taking part (annotated or pseudo-labelled, in active classes).
+    ``budget_ratio`` r (pseudo only; None = no budget): at most ⌊r·n⁺_bc⌋ pseudo-positives of
+    class c in the batch, n⁺_bc = its annotated positives in the batch, the highest-scoring kept.
     """
     check_reduction(reduction)
     z, m = prepare(logits, targets)
@@ -169,6 +187,10 @@ def statistics_aware_loss(
         if tau_pos is None or tau_neg is None:
             raise ValueError("unlabelled='pseudo' needs tau_pos and tau_neg")
         pp, pn = pseudo_labels(p, m.unk, tau_pos, tau_neg)
+        if budget_ratio is not None:
+            pp = budget_pseudo_positives(
+                pp, p, torch.floor(budget_ratio * m.pos.sum(0).double() + 1e-9)
+            )
     elif unlabelled == "negative":
         pp, pn = torch.zeros_like(m.unk), m.unk
     elif unlabelled == "ignore":

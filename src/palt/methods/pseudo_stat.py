@@ -54,7 +54,9 @@ class PseudoStat(Method):
             τ⁻ = min(neg_threshold, neg_fraction·μ⁺_c), μ⁺_c = last epoch's mean σ(z) on the
             class's annotated positives) or ``fixed`` (pos_threshold, neg_threshold);
         warmup_unknown: unknown entries during warm-up, ``negative`` (assume negative) or ``ignore``;
-        pseudo_weight: loss weight of pseudo (and warm-up assumed) labels.
+        pseudo_weight: loss weight of pseudo (and warm-up assumed) labels;
+        budget_ratio: at most ⌊budget_ratio·n⁺_bc⌋ pseudo-positives of class c per batch
+            (n⁺_bc its annotated positives in the batch), the highest-scoring; None = no budget.
     Shrinking label space (epoch ends):
         shrink: on/off; resolve_by: ``separation`` (μ⁺_c − μ⁻_c ≥ separation_threshold, μ⁻ over
             annotated negatives, or over unknown entries when a class has none) or ``loss``
@@ -80,6 +82,7 @@ class PseudoStat(Method):
         warmup_epochs: int = 1,
         warmup_unknown: str = "negative",
         pseudo_weight: float = 1.0,
+        budget_ratio: float | None = 0.25,
         shrink: bool = True,
         resolve_by: str = "separation",
         separation_threshold: float = 0.8,
@@ -109,6 +112,8 @@ class PseudoStat(Method):
         check_number("neg_threshold", neg_threshold, 0.0, pos_threshold, high_open=True)
         check_number("neg_fraction", neg_fraction, 0.0, 1.0)
         check_number("pseudo_weight", pseudo_weight)
+        if budget_ratio is not None:
+            check_number("budget_ratio", budget_ratio)
         check_number("separation_threshold", separation_threshold, -1.0, 1.0)
         check_number("loss_threshold", loss_threshold)
         check_number("min_active_fraction", min_active_fraction, 0.0, 1.0, low_open=True)
@@ -130,6 +135,7 @@ class PseudoStat(Method):
         self.warmup_epochs = int(warmup_epochs)
         self.warmup_unknown = warmup_unknown
         self.pseudo_weight = float(pseudo_weight)
+        self.budget_ratio = None if budget_ratio is None else float(budget_ratio)
         self.shrink = bool(shrink)
         self.resolve_by = resolve_by
         self.separation_threshold = float(separation_threshold)
@@ -198,6 +204,7 @@ class PseudoStat(Method):
             self.pseudo_weight,
             unlabelled,
             self.reduction,
+            self.budget_ratio,
         )
         if self.training:
             with torch.no_grad():
