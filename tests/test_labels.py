@@ -14,6 +14,7 @@ from palt.labels import (
     to_assume_negative,
     to_name_lists,
     to_single_positive,
+    to_voc,
 )
 
 
@@ -41,6 +42,7 @@ def test_statistics_match_dense_counts(dense, sparse):
             expected = (dense[rows, j] == 1).mean() if rows.any() else 0.0
             assert cond[i, j] == pytest.approx(expected)
     assert labels.cardinality() == pytest.approx((dense == 1).sum(1).mean())
+    assert labels.annotated_fraction() == pytest.approx((dense != -1).mean())
 
 
 def test_sparse_and_dense_views_agree(dense):
@@ -107,6 +109,7 @@ def test_encodings():
     labels = from_single_positive(sp)
     np.testing.assert_array_equal(labels.to_dense(), [[1, 0, -1], [-1, -1, 1]])
     np.testing.assert_array_equal(to_single_positive(labels), sp)
+    np.testing.assert_array_equal(to_voc(from_voc(np.array([[1, 0, -1]]))), [[1, 0, -1]])
     voc = np.array([[1, 0, -1]])
     assert from_voc(voc, "ignore").to_dense().tolist() == [[1, -1, 0]]
     assert from_voc(voc, "positive").to_dense().tolist() == [[1, 1, 0]]
